@@ -1,0 +1,79 @@
+"""Neo4j to PyG: the graph, or a chosen subgraph, as a ``HeteroData`` with
+stable id maps (node ids sorted per label, so the same graph always gives the
+same indices).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch_geometric.data import HeteroData
+
+from kg import queries
+from kg.errors import KGError
+from kg.store import GraphStore
+
+
+@dataclass
+class Export:
+    data: HeteroData
+    id_maps: dict[str, list[str]]  # label -> node ids; position = index in ``data[label]``
+
+    def index(self, label: str) -> dict[str, int]:
+        return {node_id: i for i, node_id in enumerate(self.id_maps[label])}
+
+    def summary(self) -> str:
+        n = sum(len(v) for v in self.id_maps.values())
+        e = sum(self.data[t].edge_index.shape[1] for t in self.data.edge_types)
+        return f"{n} nodes in {len(self.id_maps)} labels, {e} edges in {len(self.data.edge_types)} types"
+
+
+def export_hetero(store: GraphStore, labels: list[str] | None = None,
+                  rel_types: list[str] | None = None) -> Export:
+    """Read nodes of ``labels`` and relationships of ``rel_types`` (default: all present)."""
+    patterns = store.patterns()
+    present_labels = set(store.counts()["nodes"])
+    if labels:
+        unknown = [lab for lab in labels if lab not in present_labels]
+        if unknown:
+            raise KGError(f"no nodes with label(s) {unknown} in the graph; present: "
+                          f"{sorted(present_labels)}")
+        present_labels = set(labels)
+    if rel_types:
+        unknown = [t for t in rel_types if t not in {p["type"] for p in patterns}]
+        if unknown:
+            raise KGError(f"no relationships of type(s) {unknown} in the graph")
+    patterns = [p for p in patterns
+                if p["start"] in present_labels and p["end"] in present_labels
+                and (not rel_types or p["type"] in rel_types)]
+
+    data = HeteroData()
+    id_maps: dict[str, list[str]] = {}
+    for label in sorted(present_labels):
+        store.schema.add_label(label)  # names read from the database itself
+        ids = [r["id"] for r in store.run_read(queries.node_ids(store.schema, label))]
+        id_maps[label] = ids
+        data[label].num_nodes = len(ids)
+    index = {label: {n: i for i, n in enumerate(ids)} for label, ids in id_maps.items()}
+    for p in patterns:
+        store.schema.add_rel_type(p["type"])
+        rows = store.run_read(queries.edge_pairs(store.schema, p["type"], p["start"], p["end"]))
+        src = [index[p["start"]][r["start"]] for r in rows]
+        dst = [index[p["end"]][r["end"]] for r in rows]
+        # (2, num_edges), sorted so the export is the same run to run
+        edge_index = torch.tensor([src, dst], dtype=torch.long).reshape(2, -1)
+        order = torch.argsort(edge_index[0] * max(len(id_maps[p["end"]]), 1) + edge_index[1])
+        data[p["start"], p["type"], p["end"]].edge_index = edge_index[:, order]
+    return Export(data, id_maps)
+
+
+def save_export(exported: Export, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"data": exported.data.to_dict(), "id_maps": exported.id_maps}, path)
+
+
+def load_export(path: Path) -> Export:
+    blob = torch.load(path, weights_only=False)
+    return Export(HeteroData.from_dict(blob["data"]), blob["id_maps"])

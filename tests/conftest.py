@@ -1,0 +1,74 @@
+"""Shared fixtures. Integration tests run against a real Neo4j:
+
+- by default the suite starts its own throwaway server (the project's own
+  ManagedServer) on a free port in a temporary folder, and removes it at the end;
+- with MEDGEN_TEST_NEO4J_URI (+ MEDGEN_TEST_NEO4J_USER / _PASSWORD) it uses that
+  server instead, which must hold an empty database: the suite then deletes
+  only what it wrote (everything, since it started empty).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import neo4j
+import pytest
+
+from kg.store import GraphStore
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.exists():
+        pytest.fail(f"../shared/data is missing (looked in {SHARED_DATA})")
+    return SHARED_DATA
+
+
+class Neo4jUnderTest:
+    def __init__(self, driver: neo4j.Driver, uri: str, user: str, password: str, server=None):
+        self.driver, self.uri, self.user, self.password, self.server = (
+            driver, uri, user, password, server)
+
+    def env(self) -> dict[str, str]:
+        """Environment that points the CLI at this server."""
+        return {"NEO4J_URI": self.uri, "NEO4J_USER": self.user, "NEO4J_PASSWORD": self.password}
+
+
+@pytest.fixture(scope="session")
+def neo4j_server(tmp_path_factory) -> Neo4jUnderTest:
+    uri = os.environ.get("MEDGEN_TEST_NEO4J_URI")
+    if uri:
+        user = os.environ.get("MEDGEN_TEST_NEO4J_USER", "neo4j")
+        password = os.environ["MEDGEN_TEST_NEO4J_PASSWORD"]
+        driver = neo4j.GraphDatabase.driver(uri, auth=(user, password))
+        n = driver.execute_query("MATCH (n) RETURN count(n) AS n").records[0]["n"]
+        if n:
+            pytest.exit(f"MEDGEN_TEST_NEO4J_URI names a database with {n} nodes; the tests "
+                        "need an empty one (they delete what they write)", returncode=3)
+        yield Neo4jUnderTest(driver, uri, user, password)
+        GraphStore(driver).clear()
+        driver.close()
+        return
+    from medgen.neo4j_server import ManagedServer, free_port
+
+    home = tmp_path_factory.mktemp("neo4j-home")
+    server = ManagedServer(home=home, port=free_port(), heap="768m", pagecache="128m")
+    server.start()
+    driver = neo4j.GraphDatabase.driver(server.uri, auth=("neo4j", server.password()))
+    driver.verify_connectivity()
+    try:
+        yield Neo4jUnderTest(driver, server.uri, "neo4j", server.password(), server)
+    finally:
+        driver.close()
+        server.stop()
+
+
+@pytest.fixture
+def store(neo4j_server) -> GraphStore:
+    """A GraphStore on an empty database."""
+    s = GraphStore(neo4j_server.driver)
+    s.clear()
+    return s
