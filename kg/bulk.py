@@ -8,17 +8,19 @@ module only writes the files and says which label or type each one holds.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from kg.errors import KGError
 from kg.schema import KEY, Schema
 from kg.store import _plain
 from kg.tables import GraphTables
 
-ARRAY_DELIMITER = ";"
+# U+001F (unit separator): never part of a name, unlike ";" (one HPO synonym has it)
+ARRAY_DELIMITER = "\x1f"
+ARRAY_DELIMITER_ARG = "U+001F"  # how neo4j-admin is told
 
 
 @dataclass
@@ -44,22 +46,31 @@ def _column_type(series: pd.Series) -> str:
 
 
 def _cell(value) -> str:
+    """One CSV field: quoted text, or nothing at all for a missing value.
+
+    The import tool reads an unquoted empty field as "no property" and ``""`` as
+    the empty string, which is what MERGE's ``SET n += row.props`` does with
+    null and ``""``; the csv module cannot write that distinction on Python 3.11.
+    """
     value = _plain(value)
     if value is None:
-        return ""  # the import tool leaves the property unset, as MERGE does with null
+        return ""
     if isinstance(value, list):
-        return ARRAY_DELIMITER.join(str(v) for v in value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+        items = [str(v) for v in value]
+        if any(ARRAY_DELIMITER in v for v in items):
+            raise KGError("a list value contains U+001F, which the bulk path uses between "
+                          "items; load this data with the online path")
+        value = ARRAY_DELIMITER.join(items)
+    elif isinstance(value, bool):
+        value = "true" if value else "false"
+    return '"' + str(value).replace('"', '""') + '"'
 
 
 def _write(path: Path, header: list[str], columns: list[list]) -> None:
     with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh, quoting=csv.QUOTE_ALL)
-        w.writerow(header)
-        for row in zip(*columns):
-            w.writerow([_cell(v) for v in row])
+        fh.write(",".join(_cell(h) for h in header) + "\n")
+        for row in zip(*columns, strict=True):
+            fh.write(",".join(_cell(v) for v in row) + "\n")
 
 
 def write_bulk_csv(all_tables: list[GraphTables], out_dir: Path,

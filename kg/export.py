@@ -27,7 +27,8 @@ class Export:
     def summary(self) -> str:
         n = sum(len(v) for v in self.id_maps.values())
         e = sum(self.data[t].edge_index.shape[1] for t in self.data.edge_types)
-        return f"{n} nodes in {len(self.id_maps)} labels, {e} edges in {len(self.data.edge_types)} types"
+        return (f"{n} nodes in {len(self.id_maps)} labels, "
+                f"{e} edges in {len(self.data.edge_types)} types")
 
 
 def export_hetero(store: GraphStore, labels: list[str] | None = None,

@@ -44,7 +44,7 @@ def _node_rows(frame: pd.DataFrame) -> list[dict]:
     ids = frame[KEY].astype(str).tolist()
     columns = [frame[c].tolist() for c in props]
     return [
-        {KEY: ids[i], "props": {p: _plain(col[i]) for p, col in zip(props, columns)}}
+        {KEY: ids[i], "props": {p: _plain(col[i]) for p, col in zip(props, columns, strict=True)}}
         for i in range(len(ids))
     ]
 
@@ -55,7 +55,7 @@ def _edge_rows(frame: pd.DataFrame) -> list[dict]:
     columns = [frame[c].tolist() for c in props]
     return [
         {"start": starts[i], "end": ends[i],
-         "props": {p: _plain(col[i]) for p, col in zip(props, columns)}}
+         "props": {p: _plain(col[i]) for p, col in zip(props, columns, strict=True)}}
         for i in range(len(starts))
     ]
 
@@ -95,9 +95,12 @@ class GraphStore:
     # schema --------------------------------------------------------------------------
     def ensure_schema(self, labels: list[str] | None = None) -> None:
         """One uniqueness constraint on ``id`` per label and a name index; idempotent."""
-        for label in sorted(labels if labels is not None else self.schema.labels):
-            for q in (queries.constraint(self.schema, label), queries.name_index(self.schema, label)):
-                self.driver.execute_query(q, database_=self.database)
+        # a plain session, not driver.execute_query: that one shares a driver-wide
+        # bookmark manager whose bookmarks go stale when a bulk import replaces the database
+        with self._session() as s:
+            for label in sorted(labels if labels is not None else self.schema.labels):
+                s.run(queries.constraint(self.schema, label)).consume()
+                s.run(queries.name_index(self.schema, label)).consume()
 
     # writes --------------------------------------------------------------------------
     def write_nodes(self, table: NodeTable, batch_size: int = DEFAULT_BATCH,

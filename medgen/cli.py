@@ -155,7 +155,11 @@ def neo4j_status(fmt: Annotated[Format, typer.Option("--format")] = Format.table
         st = ManagedServer().status()
         info = {"managed": True, "state": "running" if st.running else "stopped", "uri": st.uri,
                 "pid": st.pid, "version": st.version, "home": str(st.home), "log": str(st.log)}
-    _print_rows([info], fmt)
+    if fmt is Format.table:
+        for k, v in info.items():
+            out.print(f"{k:>9}: {v}", soft_wrap=True)
+    else:
+        _print_rows([info], fmt)
 
 
 # kg -------------------------------------------------------------------------------------
@@ -205,8 +209,8 @@ def kg_export(
 
 
 def _load(tables) -> None:
-    from medgen.pipeline import BuildReport  # noqa: F401  (same report shape as build)
     from kg.tables import with_provenance
+    from medgen.pipeline import BuildReport  # noqa: F401  (same report shape as build)
 
     store = _store()
     report = _write_with_progress(store, [with_provenance(tables)], "loading")
@@ -316,11 +320,20 @@ def cypher(
                      ] = False,
 ) -> None:
     """Run one Cypher query against the graph and print its records."""
+    from neo4j.exceptions import ClientError
+
     from kg.cypher import run_cypher
 
     params = dict(_param(p) for p in (param or []))
     store = _store()
-    _print_rows(run_cypher(store.driver, query, params, write=write, database=store.database), fmt)
+    try:
+        rows = run_cypher(store.driver, query, params, write=write, database=store.database)
+    except ClientError as e:
+        if e.code == "Neo.ClientError.Statement.AccessMode":
+            raise MedgenError("this query writes to the graph and nothing was changed; "
+                              "pass --write to allow writes") from e
+        raise
+    _print_rows(rows, fmt)
 
 
 # main job -------------------------------------------------------------------------------

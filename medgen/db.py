@@ -19,7 +19,8 @@ def connect(settings: Neo4jSettings | None = None, *, start: bool = True) -> neo
         if start:
             server.start()
         elif not server.status().running:
-            raise ServerError("the managed Neo4j is not running: start it with `medgen neo4j start`")
+            raise ServerError(
+                "the managed Neo4j is not running: start it with `medgen neo4j start`")
         password = server.password()
     driver = neo4j.GraphDatabase.driver(settings.uri, auth=(settings.user, password))
     try:

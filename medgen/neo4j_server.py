@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from kg.bulk import ARRAY_DELIMITER_ARG
 from medgen.errors import ServerError
 from medgen.settings import DEFAULT_BOLT_PORT, NEO4J_VERSION, cache_dir, state_dir
 
@@ -256,8 +257,8 @@ db.tx_log.rotation.retention_policy=1 files
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise ServerError(
-                    f"Neo4j exited with code {proc.returncode} while starting; see {self.console_log}"
-                    f" and {self.logs_dir / 'neo4j.log'}"
+                    f"Neo4j exited with code {proc.returncode} while starting; "
+                    f"see {self.console_log} and {self.logs_dir / 'neo4j.log'}"
                 )
             if port_is_open("127.0.0.1", self.port):
                 return self.status()
@@ -295,10 +296,11 @@ db.tx_log.rotation.retention_policy=1 files
         if self.pid() is not None:
             raise ServerError("stop the server before a bulk import (`medgen neo4j stop`)")
         self.configure()
-        args = ["database", "import", "full", "--overwrite-destination=true",
-                "--multiline-fields=true", "--array-delimiter=;", "--skip-duplicate-nodes=false",
+        # the database name goes first: --nodes/--relationships take several files each
+        args = ["database", "import", "full", database, "--overwrite-destination=true",
+                "--multiline-fields=true", f"--array-delimiter={ARRAY_DELIMITER_ARG}",
+                "--skip-duplicate-nodes=false", f"--report-file={self.logs_dir / 'import.report'}",
                 "--threads=2"]
         args += [f"--nodes={label}={path}" for label, path in nodes]
         args += [f"--relationships={rtype}={path}" for rtype, path in relationships]
-        args.append(database)
         return self._admin(args).stdout

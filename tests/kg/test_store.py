@@ -43,8 +43,8 @@ def test_write_is_idempotent_and_keeps_hostile_text(store):
                           "d.source AS source, d.source_version AS v, d.loaded_at AS t")
     assert rows[0]["name"] == HOSTILE
     assert rows[0]["source"] == "test" and rows[0]["v"] == "1" and rows[0]["t"]
-    rel = store.run_read("MATCH (:Disease {id:'OMIM:1'})-[r:HAS_PHENOTYPE]->(:Phenotype {id:'HP:2'})"
-                         " RETURN r.frequency AS f, r.source AS s")
+    rel = store.run_read("MATCH (:Disease {id:'OMIM:1'})-[r:HAS_PHENOTYPE]->"
+                         "(:Phenotype {id:'HP:2'}) RETURN r.frequency AS f, r.source AS s")
     assert rel == [{"f": None, "s": "test"}]  # a missing value is no property, not "nan"
 
 
