@@ -32,7 +32,7 @@ def merge_nodes(schema: Schema, label: str) -> str:
     label = schema.label(label)
     return (
         f"UNWIND $rows AS row MERGE (n:{_q(label)} {{{KEY}: row.{KEY}}}) "
-        "SET n += row.props RETURN count(n) AS written"
+        "SET n += row.props, n += $common RETURN count(n) AS written"
     )
 
 
@@ -44,7 +44,8 @@ def merge_edges(schema: Schema, rel_type: str, start_label: str, end_label: str)
         f"UNWIND $rows AS row "
         f"MATCH (a:{_q(start_label)} {{{KEY}: row.start}}) "
         f"MATCH (b:{_q(end_label)} {{{KEY}: row.end}}) "
-        f"MERGE (a)-[r:{_q(rel_type)}]->(b) SET r += row.props RETURN count(r) AS written"
+        f"MERGE (a)-[r:{_q(rel_type)}]->(b) SET r += row.props, r += $common "
+        "RETURN count(r) AS written"
     )
 
 
@@ -81,7 +82,10 @@ def edge_pairs(schema: Schema, rel_type: str, start_label: str, end_label: str) 
     )
 
 
-DELETE_ALL_BATCHED = (
-    "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+# relationships first: DETACH DELETE of a hub node (a phenotype with thousands of
+# annotations) in one batch can exceed the server's transaction memory limit
+DELETE_ALL_RELATIONSHIPS = (
+    "MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 20000 ROWS"
 )
+DELETE_ALL_NODES = "MATCH (n) CALL (n) { DELETE n } IN TRANSACTIONS OF 20000 ROWS"
 SHOW_CONSTRAINTS = "SHOW CONSTRAINTS YIELD name, labelsOrTypes, properties RETURN *"

@@ -15,7 +15,7 @@ import pandas as pd
 from kg import queries
 from kg.errors import StoreError
 from kg.schema import KEY, Schema
-from kg.tables import EdgeTable, GraphTables, NodeTable
+from kg.tables import PROVENANCE_COLUMNS, EdgeTable, GraphTables, NodeTable
 
 DEFAULT_BATCH = 5000
 
@@ -39,8 +39,14 @@ def _plain(value):
     return value
 
 
-def _node_rows(frame: pd.DataFrame) -> list[dict]:
-    props = [c for c in frame.columns if c != KEY]
+def _common(frame: pd.DataFrame) -> dict:
+    """Provenance, the same on every row: sent once per batch, not once per row."""
+    return {c: _plain(frame[c].iloc[0]) for c in PROVENANCE_COLUMNS
+            if c in frame.columns and len(frame) and frame[c].nunique(dropna=False) == 1}
+
+
+def _node_rows(frame: pd.DataFrame, common: dict) -> list[dict]:
+    props = [c for c in frame.columns if c != KEY and c not in common]
     ids = frame[KEY].astype(str).tolist()
     columns = [frame[c].tolist() for c in props]
     return [
@@ -49,8 +55,8 @@ def _node_rows(frame: pd.DataFrame) -> list[dict]:
     ]
 
 
-def _edge_rows(frame: pd.DataFrame) -> list[dict]:
-    props = [c for c in frame.columns if c not in ("start", "end")]
+def _edge_rows(frame: pd.DataFrame, common: dict) -> list[dict]:
+    props = [c for c in frame.columns if c not in ("start", "end") and c not in common]
     starts, ends = frame["start"].astype(str).tolist(), frame["end"].astype(str).tolist()
     columns = [frame[c].tolist() for c in props]
     return [
@@ -107,9 +113,10 @@ class GraphStore:
                     progress: Progress | None = None) -> int:
         query = queries.merge_nodes(self.schema, table.label)
         written = 0
+        common = _common(table.frame)
         with self._session() as s:
-            for batch in _batches(_node_rows(table.frame), batch_size):
-                written += s.execute_write(_write_batch, query, batch)
+            for batch in _batches(_node_rows(table.frame, common), batch_size):
+                written += s.execute_write(_write_batch, query, batch, common)
                 if progress:
                     progress(len(batch))
         return written
@@ -118,9 +125,11 @@ class GraphStore:
                     progress: Progress | None = None) -> int:
         query = queries.merge_edges(self.schema, table.type, table.start_label, table.end_label)
         written = 0
+        common = _common(table.frame)
         with self._session() as s:
-            for batch in _batches(_edge_rows(table.frame), batch_size):
-                written += s.execute_write(_write_edge_batch, self.schema, query, table, batch)
+            for batch in _batches(_edge_rows(table.frame, common), batch_size):
+                written += s.execute_write(_write_edge_batch, self.schema, query, table, batch,
+                                           common)
                 if progress:
                     progress(len(batch))
         return written
@@ -156,16 +165,18 @@ class GraphStore:
     def clear(self) -> None:
         """Delete every node and relationship (constraints stay). For tests and `--fresh`."""
         with self._session() as s:
-            s.run(queries.DELETE_ALL_BATCHED).consume()
+            s.run(queries.DELETE_ALL_RELATIONSHIPS).consume()
+            s.run(queries.DELETE_ALL_NODES).consume()
 
 
-def _write_batch(tx: neo4j.ManagedTransaction, query: str, rows: list[dict]) -> int:
-    return tx.run(query, rows=rows).single()["written"]
+def _write_batch(tx: neo4j.ManagedTransaction, query: str, rows: list[dict],
+                 common: dict) -> int:
+    return tx.run(query, rows=rows, common=common).single()["written"]
 
 
 def _write_edge_batch(tx: neo4j.ManagedTransaction, schema: Schema, query: str,
-                      table: EdgeTable, rows: list[dict]) -> int:
-    written = tx.run(query, rows=rows).single()["written"]
+                      table: EdgeTable, rows: list[dict], common: dict) -> int:
+    written = tx.run(query, rows=rows, common=common).single()["written"]
     if written != len(rows):
         # MATCH dropped rows whose endpoints do not exist: name them and roll back
         missing = []

@@ -82,10 +82,11 @@ def test_merge_query_and_parameters_are_exact():
     table = NodeTable("Gene", pd.DataFrame({"id": ["NCBIGene:1"], "symbol": ["A1BG"]}))
     assert GraphStore(driver, database="db1").write_nodes(table) == 1
     driver.session.assert_called_with(database="db1")
-    _, query, rows = tx_session.execute_write.call_args.args
+    _, query, rows, common = tx_session.execute_write.call_args.args
     assert query == ("UNWIND $rows AS row MERGE (n:`Gene` {id: row.id}) "
-                     "SET n += row.props RETURN count(n) AS written")
+                     "SET n += row.props, n += $common RETURN count(n) AS written")
     assert rows == [{"id": "NCBIGene:1", "props": {"symbol": "A1BG"}}]
+    assert common == {}
 
 
 @pytest.mark.parametrize("name", ["", "1abc", "a b", "a`b", "x" * 65, "DROP;"])

@@ -1,0 +1,172 @@
+"""Encoder + decoder = a link predictor (an auto-encoder of the graph's edges).
+
+The model knows nothing about training or files: it turns the message-passing
+graph into node and relation vectors (:meth:`LinkPredictor.embed`) and scores
+triples or whole rows of candidates from them. Relation ids in a *query*
+run over ``[0, 2R)``: ``r < R`` asks for tails of ``(h, r, ?)`` and ``r + R``
+asks for heads of ``(?, r, t)`` with ``t`` as the anchor, so evaluation and
+the 1-N loss treat both directions alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from kg.models.decoders import DECODERS
+from kg.models.encoders import ENCODERS
+from kg.models.registry import Registry
+
+
+class Embeddings(NamedTuple):
+    nodes: Tensor  # (N, dim)
+    relations: Tensor  # (2R, dim) forward then inverse, or (R, dim) without reciprocal ones
+    kl: Tensor | None = None  # scalar KL term of a variational model
+
+
+class Proposals(NamedTuple):
+    heads: Tensor  # (M,)
+    tails: Tensor  # (M,)
+    scores: Tensor  # (M,) raw decoder scores
+    probabilities: Tensor  # (M,) calibrated sigmoid of the scores
+
+
+@dataclass
+class LinkPredictorConfig:
+    num_nodes: int
+    num_relations: int  # without inverses
+    dim: int = 128
+    encoder: str = "none"
+    encoder_options: dict[str, Any] = field(default_factory=dict)
+    decoder: str = "distmult"
+    decoder_options: dict[str, Any] = field(default_factory=dict)
+    # Learn a separate vector for each inverse relation and answer head queries
+    # (?, r, t) as tail queries (t, r^-1, ?). Otherwise heads are scored
+    # exactly with the forward relation.
+    reciprocal: bool = True
+
+
+class LinkPredictor(nn.Module):
+    def __init__(self, config: LinkPredictorConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        self.encoder = ENCODERS.build(c.encoder, c.encoder_options, num_nodes=c.num_nodes,
+                                      num_relations=c.num_relations, dim=c.dim)
+        self.decoder = DECODERS.build(c.decoder, c.decoder_options, dim=c.dim)
+        # an encoder that learns relation vectors (CompGCN) makes this table unnecessary
+        self.relation: nn.Parameter | None = None
+        if not self.encoder.learns_relations:
+            rows = 2 * c.num_relations if c.reciprocal else c.num_relations
+            self.relation = nn.Parameter(torch.empty(rows, c.dim))
+        # Platt scaling of scores into probabilities: p = sigmoid(a * score + b)
+        self.register_buffer("calibration", torch.tensor([1.0, 0.0]))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.encoder.reset_parameters()
+        self.decoder.reset_parameters()
+        if self.relation is not None:
+            nn.init.xavier_uniform_(self.relation)
+        self.calibration.copy_(torch.tensor([1.0, 0.0]))
+
+    @property
+    def num_relations(self) -> int:
+        return self.config.num_relations
+
+    def embed(self, edge_index: Tensor, edge_type: Tensor) -> Embeddings:
+        """Node and relation vectors from the message-passing graph (2, E), (E,)."""
+        encoded = self.encoder(edge_index, edge_type)
+        relations = encoded.relations if encoded.relations is not None else self.relation
+        return Embeddings(encoded.nodes, relations)
+
+    def score(self, emb: Embeddings, h: Tensor, r: Tensor, t: Tensor) -> Tensor:
+        """Scores of triples (B,), (B,), (B,) with r in [0, R) -> (B,)."""
+        return self.decoder.score(emb.nodes[h], emb.relations[r], emb.nodes[t])
+
+    def score_queries(self, emb: Embeddings, anchor: Tensor, rel: Tensor) -> Tensor:
+        """Scores of every node as the answer to each query: (B,), (B,) in [0, 2R) -> (B, N)."""
+        num_rel = self.config.num_relations
+        if self.config.reciprocal:
+            return self.decoder.score_tails(emb.nodes[anchor], emb.relations[rel], emb.nodes)
+        out = emb.nodes.new_empty(anchor.size(0), emb.nodes.size(0))
+        tail = rel < num_rel
+        if tail.any():
+            out[tail] = self.decoder.score_tails(emb.nodes[anchor[tail]],
+                                                 emb.relations[rel[tail]], emb.nodes)
+        if (~tail).any():
+            out[~tail] = self.decoder.score_heads(emb.nodes, emb.relations[rel[~tail] - num_rel],
+                                                  emb.nodes[anchor[~tail]])
+        return out
+
+    def probability(self, scores: Tensor) -> Tensor:
+        a, b = self.calibration
+        return torch.sigmoid(a * scores + b)
+
+    @torch.no_grad()
+    def calibrate(self, positive: Tensor, negative: Tensor, steps: int = 100) -> Tensor:
+        """Fit the Platt scaling on held-out scores of true and false triples.
+
+        A model trained with a ranking or 1-N loss orders triples well but its
+        raw sigmoid is not a probability; two parameters fitted by maximum
+        likelihood on validation scores make it one. Returns ``(a, b)``.
+        """
+        scores = torch.cat([positive, negative]).detach().float()
+        labels = torch.cat([torch.ones_like(positive), torch.zeros_like(negative)]).float()
+        ab = torch.tensor([1.0, 0.0], device=scores.device, requires_grad=True)
+        opt = torch.optim.LBFGS([ab], lr=0.5, max_iter=steps, line_search_fn="strong_wolfe")
+
+        def closure() -> Tensor:
+            opt.zero_grad()
+            loss = F.binary_cross_entropy_with_logits(ab[0] * scores + ab[1], labels)
+            loss.backward()
+            return loss
+
+        with torch.enable_grad():
+            opt.step(closure)
+        self.calibration.copy_(ab.detach())
+        return self.calibration.clone()
+
+    @torch.no_grad()
+    def propose(self, emb: Embeddings, relation: int, heads: Tensor, k: int = 10, *,
+                allowed_tails: Tensor | None = None, known: Tensor | None = None) -> Proposals:
+        """The ``k`` most probable new tails of ``relation`` for each of ``heads`` (B,).
+
+        ``allowed_tails`` (N,) bool keeps candidates of the relation's range
+        only; ``known`` (E, 3) triples are never proposed (nor is a head itself).
+        """
+        if not 0 <= relation < self.config.num_relations:
+            raise ValueError(f"relation {relation} is not in [0, {self.config.num_relations})")
+        n = emb.nodes.size(0)
+        rel = torch.full_like(heads, relation)
+        scores = self.score_queries(emb, heads, rel)  # (B, N)
+        blocked = torch.zeros_like(scores, dtype=torch.bool)
+        blocked[torch.arange(len(heads)), heads] = True
+        if allowed_tails is not None:
+            blocked |= ~allowed_tails.to(scores.device).bool().unsqueeze(0)
+        if known is not None:
+            known = known[known[:, 1] == relation]
+            row_of = torch.full((n,), -1, dtype=torch.long, device=scores.device)
+            row_of[heads] = torch.arange(len(heads), device=scores.device)
+            rows = row_of[known[:, 0]]
+            hit = rows >= 0
+            blocked[rows[hit], known[hit, 2]] = True
+        scores = scores.masked_fill(blocked, float("-inf"))
+        k = min(k, n)
+        top, tails = scores.topk(k, dim=1)  # (B, k)
+        keep = torch.isfinite(top)  # fewer than k allowed candidates leave -inf slots
+        heads_out = heads.unsqueeze(1).expand_as(tails)[keep]
+        return Proposals(heads_out, tails[keep], top[keep], self.probability(top[keep]))
+
+    def extra_repr(self) -> str:
+        c = self.config
+        return (f"encoder={c.encoder!r}, decoder={c.decoder!r}, dim={c.dim}, "
+                f"reciprocal={c.reciprocal}")
+
+
+MODELS: Registry[LinkPredictor] = Registry("model")
+MODELS.register("kge", LinkPredictorConfig)(LinkPredictor)

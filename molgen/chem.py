@@ -1,0 +1,347 @@
+"""The RDKit boundary: the one module in medgen where RDKit parses molecules.
+
+Everything else in the project (tokenisers, the VAE, MOSES metrics,
+generation, export) goes through :func:`to_mol` or the helpers built on it,
+so there is a single definition of "valid molecule" and a single place where
+RDKit's log is captured. RDKit reports parse failures only by returning
+``None`` and writing to its own log; :func:`to_mol` captures that text and
+raises :class:`~molgen.errors.InvalidMolecule` carrying it.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import re
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Literal
+
+import pandas as pd
+from rdkit import Chem, RDConfig, rdBase
+from rdkit.Chem import QED, Crippen, Descriptors, rdMolDescriptors
+from rdkit.Chem.FilterCatalog import FilterCatalog, FilterCatalogParams
+from rdkit.Chem.MolStandardize import rdMolStandardize
+
+from molgen.errors import InvalidMolecule, MolgenError
+
+MolLike = Chem.Mol | str
+
+# Drug-like SMILES are a few hundred characters; ChEMBL's longest approved
+# drugs (peptides) stay well under this. The cap exists because RDKit's
+# parser is not linear on hostile input: 10k unbalanced "C(" took 640 MB and
+# 100k was killed for memory on a 23 GB machine; a 10^6-atom chain was still
+# not parsed and canonicalised after ten minutes.
+MAX_SMILES_LENGTH = 5000
+
+# SMILES is printable ASCII without spaces. RDKit itself reads "C C" as
+# methane named "C" and stops at a NUL byte, so such input would otherwise be
+# silently truncated into a different, valid molecule.
+_NOT_SMILES_CHAR = re.compile(r"[^!-~]")
+
+# RDKit prefixes each log line with a "[HH:MM:SS] " timestamp.
+_LOG_TIMESTAMP = re.compile(r"^\[\d{2}:\d{2}:\d{2}\] ", re.MULTILINE)
+
+
+# --------------------------------------------------------------------------
+# RDKit's log
+
+
+class _Captured:
+    """Error text RDKit logged inside :func:`_rdkit_log`, timestamps removed."""
+
+    def __init__(self, capture: rdBase.CaptureErrorLog):
+        self._capture = capture
+
+    def reason(self, fallback: str) -> str:
+        text = _LOG_TIMESTAMP.sub("", self._capture.messages).strip("\n")
+        return text or fallback
+
+
+@contextmanager
+def _rdkit_log() -> Iterator[_Captured]:
+    """Silence RDKit's stderr chatter and keep its error text for our exceptions.
+
+    ``BlockLogs`` mutes warnings and info (InChI stereo warnings, standardiser
+    progress) that would otherwise flood the output of a generation run with
+    thousands of invalid samples; ``CaptureErrorLog`` still records the error
+    channel so the reason ends up in :class:`InvalidMolecule`. RDKit's log is
+    process-wide, so this is a boundary for our calls, not a sandbox.
+    """
+    with rdBase.BlockLogs(), rdBase.CaptureErrorLog() as capture:
+        yield _Captured(capture)
+
+
+# --------------------------------------------------------------------------
+# Parsing and identity
+
+
+def to_mol(smiles: str, *, max_length: int = MAX_SMILES_LENGTH) -> Chem.Mol:
+    """Parse and sanitise ``smiles``; the project's single validity check.
+
+    Surrounding whitespace is ignored. Raises :class:`InvalidMolecule` (a
+    ``ValueError``) carrying RDKit's reason for unparsable or unsanitisable
+    input, and our own reason for input refused before RDKit sees it: empty,
+    longer than ``max_length``, or holding characters RDKit would silently
+    truncate at. Non-strings raise ``TypeError``: bytes must be decoded by the
+    caller, who knows their encoding.
+    """
+    if not isinstance(smiles, str):
+        raise TypeError(f"SMILES must be str, got {type(smiles).__name__}")
+    text = smiles.strip()
+    if not text:
+        raise InvalidMolecule(smiles, "empty SMILES")
+    if len(text) > max_length:
+        raise InvalidMolecule(smiles, f"SMILES longer than {max_length} characters")
+    start = len(smiles) - len(smiles.lstrip())  # report positions in the caller's string
+    if bad := _NOT_SMILES_CHAR.search(smiles, start, start + len(text)):
+        raise InvalidMolecule(
+            smiles,
+            f"character {bad.group()!r} at position {bad.start()} cannot occur in SMILES"
+            " (printable ASCII without whitespace only)",
+        )
+    with _rdkit_log() as log:
+        mol = Chem.MolFromSmiles(text)
+    if mol is None:
+        raise InvalidMolecule(smiles, log.reason("RDKit could not parse the SMILES"))
+    return mol
+
+
+def _as_mol(mol: MolLike) -> Chem.Mol:
+    return to_mol(mol) if isinstance(mol, str) else mol
+
+
+def is_valid(smiles: str) -> bool:
+    """Whether :func:`to_mol` accepts ``smiles`` (for validity rates)."""
+    try:
+        to_mol(smiles)
+    except InvalidMolecule:
+        return False
+    return True
+
+
+def canonical_smiles(smiles_or_mol: MolLike) -> str:
+    """RDKit's canonical isomeric SMILES; strings are validated first."""
+    return Chem.MolToSmiles(_as_mol(smiles_or_mol))
+
+
+def inchikey(mol: MolLike) -> str:
+    """Standard InChIKey; raises :class:`InvalidMolecule` if InChI refuses the molecule."""
+    mol = _as_mol(mol)
+    with _rdkit_log() as log:
+        key = Chem.MolToInchiKey(mol)
+    if not key:  # RDKit signals InChI failure with an empty string, not an exception
+        raise InvalidMolecule(
+            Chem.MolToSmiles(mol), log.reason("InChI could not represent the molecule")
+        )
+    return key
+
+
+# --------------------------------------------------------------------------
+# Standardisation
+
+
+@dataclass(frozen=True, slots=True)
+class Standardised:
+    """The neutral parent of an input structure, as registered for screening."""
+
+    smiles: str  # canonical SMILES of the parent
+    inchikey: str
+    input_smiles: str
+    removed_fragments: int  # counterions, solvents, ... dropped after cleanup
+
+
+def parent_structure(smiles: str) -> Standardised:
+    """Strip salts and neutralise: ``"CC(=O)Oc1ccccc1C(=O)[O-].[Na+]"`` -> aspirin.
+
+    Steps, all from ``rdMolStandardize``:
+
+    1. ``Cleanup`` first, because it disconnects metals: a sodium salt written
+       covalently (``C(=O)O[Na]``) only becomes a separate fragment after it.
+    2. ``FragmentParent`` (``LargestFragmentChooser`` on the cleaned molecule)
+       keeps the largest organic fragment. We count fragments in between so
+       the caller can see that something was stripped; this is why we do not
+       call ``ChargeParent``, which hides that step.
+    3. ``Uncharger`` neutralises what the counterion balanced (carboxylates,
+       protonated amines) and leaves permanent charges (quaternary N) alone.
+    """
+    mol = to_mol(smiles)
+    with _rdkit_log() as log:
+        try:
+            cleaned = rdMolStandardize.Cleanup(mol)
+            n_fragments = len(Chem.GetMolFrags(cleaned))
+            parent = rdMolStandardize.FragmentParent(cleaned, skipStandardize=True)
+            parent = rdMolStandardize.Uncharger().uncharge(parent)
+        except Chem.MolSanitizeException as err:
+            # A normalisation rule produced something RDKit cannot sanitise.
+            raise InvalidMolecule(smiles, log.reason(str(err))) from err
+    return Standardised(
+        smiles=Chem.MolToSmiles(parent),
+        inchikey=inchikey(parent),
+        input_smiles=smiles,
+        removed_fragments=n_fragments - 1,
+    )
+
+
+# --------------------------------------------------------------------------
+# Properties
+
+
+@functools.cache
+def _sascorer() -> ModuleType:
+    """Ertl & Schuffenhauer's SA score, shipped in RDKit's Contrib folder.
+
+    Contrib is not a package in every RDKit build (conda puts it under
+    ``share/RDKit``), so RDKit documents reaching it through
+    ``RDConfig.RDContribDir``. Loading it from that file path keeps
+    ``sys.path`` untouched; the module finds its ``fpscores.pkl.gz`` next to it.
+    """
+    path = Path(RDConfig.RDContribDir) / "SA_Score" / "sascorer.py"
+    spec = importlib.util.spec_from_file_location("sascorer", path)
+    if spec is None or spec.loader is None or not path.is_file():
+        raise MolgenError(f"RDKit's SA_Score contrib module is missing: {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _sa_score(mol: Chem.Mol) -> float:
+    return float(_sascorer().calculateScore(mol))
+
+
+# One definition per descriptor, shared by properties() and the rule filters
+# so that "HBD" cannot mean two things in two places.
+_DESCRIPTORS: dict[str, Callable[[Chem.Mol], float | int]] = {
+    "mw": Descriptors.MolWt,  # average molecular weight, g/mol
+    "clogp": Crippen.MolLogP,  # Wildman-Crippen
+    "tpsa": rdMolDescriptors.CalcTPSA,
+    "hbd": rdMolDescriptors.CalcNumHBD,
+    "hba": rdMolDescriptors.CalcNumHBA,
+    "rotatable_bonds": rdMolDescriptors.CalcNumRotatableBonds,
+    "qed": QED.qed,
+    "sa": _sa_score,  # 1 (easy) .. 10 (hard)
+}
+PROPERTY_NAMES: tuple[str, ...] = tuple(_DESCRIPTORS)
+_COUNT_PROPERTIES = ("hbd", "hba", "rotatable_bonds")
+
+
+def properties(mol: MolLike) -> dict[str, float | int]:
+    """Drug-likeness descriptors keyed by :data:`PROPERTY_NAMES`."""
+    mol = _as_mol(mol)
+    return {name: fn(mol) for name, fn in _DESCRIPTORS.items()}
+
+
+def properties_table(
+    smiles: Iterable[str], *, on_invalid: Literal["raise", "nan"] = "raise"
+) -> pd.DataFrame:
+    """One row per input: ``input_smiles``, canonical ``smiles``, properties, ``error``.
+
+    With ``on_invalid="nan"`` an invalid row keeps its place with missing
+    values and RDKit's reason in ``error``, so generated batches can be scored
+    and joined back by position (a Series' index is kept). Count columns use
+    pandas' nullable ``Int64`` so missing rows do not turn them into floats.
+    """
+    if on_invalid not in ("raise", "nan"):
+        raise ValueError(f"on_invalid must be 'raise' or 'nan', got {on_invalid!r}")
+    index = smiles.index if isinstance(smiles, pd.Series) else None
+    rows = []
+    for text in smiles:
+        try:
+            mol = to_mol(text)
+        except InvalidMolecule as err:
+            if on_invalid == "raise":
+                raise
+            rows.append({"input_smiles": text, "error": err.reason})
+            continue
+        rows.append({"input_smiles": text, "smiles": Chem.MolToSmiles(mol), **properties(mol)})
+    columns = ["input_smiles", "smiles", *PROPERTY_NAMES, "error"]
+    table = pd.DataFrame.from_records(rows, columns=columns, index=index)
+    float_columns = [name for name in PROPERTY_NAMES if name not in _COUNT_PROPERTIES]
+    return table.astype(
+        {**dict.fromkeys(float_columns, "float64"), **dict.fromkeys(_COUNT_PROPERTIES, "Int64")}
+    )
+
+
+# --------------------------------------------------------------------------
+# Rule-based filters
+
+# Lipinski et al., Adv. Drug Deliv. Rev. 1997: poor absorption is likely when
+# MORE THAN ONE of these limits is exceeded, hence max_violations=1 below.
+_LIPINSKI_LIMITS = {"mw": 500.0, "clogp": 5.0, "hbd": 5, "hba": 10}
+# Veber et al., J. Med. Chem. 2002: both limits must hold.
+_VEBER_LIMITS = {"rotatable_bonds": 10, "tpsa": 140.0}
+
+
+def lipinski(mol: MolLike, *, max_violations: int = 1) -> bool:
+    """Rule of five: at most ``max_violations`` of MW, cLogP, HBD, HBA limits exceeded."""
+    mol = _as_mol(mol)
+    violations = sum(_DESCRIPTORS[name](mol) > limit for name, limit in _LIPINSKI_LIMITS.items())
+    return violations <= max_violations
+
+
+def veber(mol: MolLike) -> bool:
+    """Veber's oral-bioavailability rule: <= 10 rotatable bonds and TPSA <= 140 A^2."""
+    mol = _as_mol(mol)
+    return all(_DESCRIPTORS[name](mol) <= limit for name, limit in _VEBER_LIMITS.items())
+
+
+@functools.cache
+def _filter_catalog(which: FilterCatalogParams.FilterCatalogs) -> FilterCatalog:
+    # Building a catalogue compiles hundreds of SMARTS; do it once per kind,
+    # and only when a filter is first used.
+    params = FilterCatalogParams()
+    params.AddCatalog(which)
+    return FilterCatalog(params)
+
+
+def _catalog_matches(mol: MolLike, which: FilterCatalogParams.FilterCatalogs) -> list[str]:
+    entries = _filter_catalog(which).GetMatches(_as_mol(mol))
+    # A pattern can be listed once per matching entry; report each name once.
+    return list(dict.fromkeys(entry.GetDescription() for entry in entries))
+
+
+def pains_matches(mol: MolLike) -> list[str]:
+    """Names of PAINS (A, B and C) alerts the molecule hits, e.g. ``"ene_rhod_A(235)"``."""
+    return _catalog_matches(mol, FilterCatalogParams.FilterCatalogs.PAINS)
+
+
+def brenk_matches(mol: MolLike) -> list[str]:
+    """Names of Brenk unwanted-substructure alerts, e.g. ``"nitro_group"``."""
+    return _catalog_matches(mol, FilterCatalogParams.FilterCatalogs.BRENK)
+
+
+# --------------------------------------------------------------------------
+# Sets of molecules
+
+
+def deduplicate(smiles: Iterable[str]) -> list[str]:
+    """Inputs with repeats removed by canonical SMILES, first occurrence kept as written.
+
+    Invalid entries raise :class:`InvalidMolecule`; filter with :func:`is_valid`
+    first when the list is raw model output.
+    """
+    seen: set[str] = set()
+    kept = []
+    for text in smiles:
+        key = canonical_smiles(text)
+        if key not in seen:
+            seen.add(key)
+            kept.append(text)
+    return kept
+
+
+def novelty(generated: Iterable[str], training_canonical: Collection[str]) -> float:
+    """Fraction of unique generated molecules absent from the training set.
+
+    As in MOSES, uniqueness is taken first, so repeating one novel molecule
+    does not raise the score. ``training_canonical`` must already hold
+    canonical SMILES from :func:`canonical_smiles` (canonicalising a training
+    set of millions on every call would dominate the cost).
+    """
+    unique = {canonical_smiles(text) for text in generated}
+    if not unique:
+        raise ValueError("novelty of an empty set of molecules is undefined")
+    return sum(key not in training_canonical for key in unique) / len(unique)

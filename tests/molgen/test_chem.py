@@ -1,0 +1,313 @@
+"""The RDKit boundary on real molecules: parsing, standardisation, properties,
+filters and set operations, with RDKit's own reasons on invalid input."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+import pandas as pd
+import pytest
+from rdkit import Chem, RDConfig
+from rdkit.Chem.FilterCatalog import FilterCatalogParams
+
+from molgen import chem
+from molgen.errors import InvalidMolecule, MolgenError
+from training.errors import MedgenError
+
+ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
+ASPIRIN_SODIUM = "CC(=O)Oc1ccccc1C(=O)[O-].[Na+]"
+CAFFEINE = "Cn1c(=O)c2c(ncn2C)n(C)c1=O"
+ENE_RHODANINE = "O=C1C(=Cc2ccccc2)SC(=S)N1"  # 5-benzylidene rhodanine, PAINS ene_rhod_A
+NITROBENZENE = "O=[N+]([O-])c1ccccc1"  # Brenk nitro_group
+
+
+# --------------------------------------------------------------------------
+# Parsing
+
+
+@pytest.mark.parametrize(("smiles", "n_atoms"), [(ASPIRIN, 13), (CAFFEINE, 14), (" CCO\n", 3)])
+def test_to_mol_parses_and_sanitises(smiles, n_atoms):
+    mol = chem.to_mol(smiles)
+    assert isinstance(mol, Chem.Mol)
+    assert mol.GetNumAtoms() == n_atoms
+    # Sanitised: aromaticity has been perceived.
+    assert any(a.GetIsAromatic() for a in mol.GetAtoms()) == (smiles != " CCO\n")
+
+
+@pytest.mark.parametrize(
+    ("smiles", "reason"),
+    [
+        ("", "empty SMILES"),
+        ("   ", "empty SMILES"),
+        ("C1CC", "SMILES Parse Error: unclosed ring for input: 'C1CC'"),
+        ("C(C)(C)(C)(C)C", "Explicit valence for atom # 0 C, 5, is greater than permitted"),
+        ("CN(C)(C)(C)C", "Explicit valence for atom # 1 N, 5, is greater than permitted"),
+        ("c1cccc1", "Can't kekulize mol.  Unkekulized atoms: 0 1 2 3 4"),
+        ("hello world", "character ' ' at position 5 cannot occur in SMILES"),
+        ("hello", "SMILES Parse Error: syntax error while parsing: hello"),
+        # Long but within the cap: RDKit still gets to say what is wrong.
+        ("C" * 4000 + "1", "SMILES Parse Error: unclosed ring"),
+        ("C" * (chem.MAX_SMILES_LENGTH + 1), f"longer than {chem.MAX_SMILES_LENGTH} characters"),
+        (bytes(range(256)).decode("latin-1"), "character '\\x00' at position 0"),
+        # RDKit would stop at the NUL byte or the space and see a valid molecule.
+        ("CC\x00garbage", "character '\\x00' at position 2"),
+        ("C C", "character ' ' at position 1"),
+    ],
+)
+def test_invalid_smiles_raise_with_reason(smiles, reason):
+    with pytest.raises(InvalidMolecule) as info:
+        chem.to_mol(smiles)
+    err = info.value
+    assert reason in err.reason
+    assert reason.splitlines()[0] in str(err)
+    assert err.smiles == smiles
+    assert isinstance(err, ValueError)
+    assert isinstance(err, MolgenError)
+    assert isinstance(err, MedgenError)
+    assert not chem.is_valid(smiles)
+
+
+def test_long_input_is_abbreviated_in_message():
+    smiles = "X" * 10_000
+    with pytest.raises(InvalidMolecule) as info:
+        chem.to_mol(smiles)
+    assert info.value.smiles == smiles
+    assert len(str(info.value)) < 200
+
+
+def test_rdkit_log_does_not_reach_stderr(capfd):
+    for smiles in ("C1CC", "C(C)(C)(C)(C)C", "hello"):
+        with pytest.raises(InvalidMolecule):
+            chem.to_mol(smiles)
+    chem.parent_structure(ASPIRIN_SODIUM)
+    chem.inchikey("CC(F)(Cl)Br")  # undefined stereo: InChI would warn
+    assert capfd.readouterr().err == ""
+
+
+def test_non_string_is_a_type_error():
+    with pytest.raises(TypeError, match="bytes"):
+        chem.to_mol(b"CCO")
+
+
+def test_is_valid():
+    assert chem.is_valid(CAFFEINE)
+    assert not chem.is_valid("C1CC")
+
+
+# --------------------------------------------------------------------------
+# Identity
+
+
+@pytest.mark.parametrize("spelling", ["OCC", "C(O)C", "[CH3][CH2][OH]", "CCO"])
+def test_canonical_smiles_agrees_across_spellings(spelling):
+    assert chem.canonical_smiles(spelling) == "CCO"
+
+
+def test_canonical_smiles_accepts_mol():
+    assert chem.canonical_smiles(chem.to_mol("OC(=O)c1ccccc1OC(C)=O")) == ASPIRIN
+
+
+@pytest.mark.parametrize(
+    ("smiles", "key"),
+    [(ASPIRIN, "BSYNRYMUTXBXSQ-UHFFFAOYSA-N"), (CAFFEINE, "RYYVLZVUVIJVGH-UHFFFAOYSA-N")],
+)
+def test_inchikey(smiles, key):
+    assert chem.inchikey(smiles) == key
+    assert chem.inchikey(chem.to_mol(smiles)) == key
+
+
+# --------------------------------------------------------------------------
+# Standardisation
+
+
+def test_parent_of_aspirin_sodium_is_aspirin():
+    parent = chem.parent_structure(ASPIRIN_SODIUM)
+    assert parent == chem.Standardised(
+        smiles=ASPIRIN,
+        inchikey="BSYNRYMUTXBXSQ-UHFFFAOYSA-N",
+        input_smiles=ASPIRIN_SODIUM,
+        removed_fragments=1,
+    )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        parent.smiles = "C"
+
+
+@pytest.mark.parametrize(
+    ("smiles", "parent", "removed"),
+    [
+        (ASPIRIN, ASPIRIN, 0),
+        ("CC(=O)O[Na]", "CC(=O)O", 1),  # covalent metal: only Cleanup makes it a fragment
+        ("C[NH+](C)C.[Cl-]", "CN(C)C", 1),  # hydrochloride salt
+        ("C[N+](C)(C)C.[Cl-]", "C[N+](C)(C)C", 1),  # a permanent charge stays
+        ("CCN.O.O", "CCN", 2),  # hydrate
+    ],
+)
+def test_parent_structure(smiles, parent, removed):
+    result = chem.parent_structure(smiles)
+    assert (result.smiles, result.removed_fragments) == (parent, removed)
+    assert result.inchikey == chem.inchikey(parent)
+
+
+def test_parent_structure_rejects_invalid():
+    with pytest.raises(InvalidMolecule, match="unclosed ring"):
+        chem.parent_structure("C1CC.[Na+]")
+
+
+# --------------------------------------------------------------------------
+# Properties
+
+
+def test_aspirin_properties():
+    props = chem.properties(ASPIRIN)
+    assert tuple(props) == chem.PROPERTY_NAMES
+    assert props["mw"] == pytest.approx(180.16, abs=0.005)
+    assert props["clogp"] == pytest.approx(1.31, abs=0.005)
+    assert props["tpsa"] == pytest.approx(63.6, abs=0.005)
+    assert (props["hbd"], props["hba"], props["rotatable_bonds"]) == (1, 3, 2)
+    assert props["qed"] == pytest.approx(0.55, abs=0.005)
+    assert 1.0 <= props["sa"] < 2.5  # a simple, very synthesisable molecule
+
+
+def test_caffeine_properties():
+    props = chem.properties(chem.to_mol(CAFFEINE))
+    assert props["mw"] == pytest.approx(194.19, abs=0.005)
+    assert props["qed"] == pytest.approx(0.54, abs=0.005)
+    assert (props["hbd"], props["rotatable_bonds"]) == (0, 0)
+
+
+def test_sa_score_orders_simple_before_complex():
+    # Strychnine: many fused rings and stereocentres.
+    strychnine = "O=C1C[C@@H]2OCC=C3CN4CC[C@]56[C@@H]4C[C@@H]3[C@@H]2[C@@H]6N1c1ccccc15"
+    assert chem.properties(ASPIRIN)["sa"] < chem.properties(strychnine)["sa"]
+
+
+def test_sascorer_loaded_once_without_touching_sys_path():
+    assert chem._sascorer() is chem._sascorer()
+    assert not any(RDConfig.RDContribDir in entry for entry in sys.path)
+
+
+def test_properties_table_matches_per_molecule_properties():
+    smiles = [ASPIRIN, CAFFEINE, "OCC"]
+    table = chem.properties_table(smiles)
+    assert list(table.columns) == ["input_smiles", "smiles", *chem.PROPERTY_NAMES, "error"]
+    assert table["smiles"].tolist() == [ASPIRIN, CAFFEINE, "CCO"]
+    assert table["error"].isna().all()
+    for i, text in enumerate(smiles):
+        expected = chem.properties(text)
+        assert table.loc[i, list(chem.PROPERTY_NAMES)].tolist() == list(expected.values())
+
+
+def test_properties_table_raises_on_invalid_by_default():
+    with pytest.raises(InvalidMolecule, match="unclosed ring"):
+        chem.properties_table([ASPIRIN, "C1CC"])
+
+
+def test_properties_table_keeps_invalid_rows_in_place():
+    series = pd.Series([ASPIRIN, "C1CC", CAFFEINE], index=["a", "b", "c"])
+    table = chem.properties_table(series, on_invalid="nan")
+    assert table.index.tolist() == ["a", "b", "c"]
+    assert table.loc["b", "input_smiles"] == "C1CC"
+    assert "unclosed ring" in table.loc["b", "error"]
+    assert table.loc["b", list(chem.PROPERTY_NAMES)].isna().all()
+    assert str(table["hbd"].dtype) == "Int64"
+    assert table["hbd"].tolist()[::2] == [1, 0]
+
+
+def test_properties_table_rejects_unknown_mode():
+    with pytest.raises(ValueError, match="on_invalid"):
+        chem.properties_table([ASPIRIN], on_invalid="skip")
+
+
+def test_properties_table_of_nothing_is_empty():
+    table = chem.properties_table([])
+    assert table.empty
+    assert list(table.columns) == ["input_smiles", "smiles", *chem.PROPERTY_NAMES, "error"]
+
+
+# --------------------------------------------------------------------------
+# Filters
+
+
+@pytest.mark.parametrize(
+    ("smiles", "passes"),
+    [
+        (ASPIRIN, True),
+        (CAFFEINE, True),
+        ("C" * 30, True),  # only cLogP is over: one violation is allowed
+        ("C" * 40, False),  # MW 563 and cLogP 15.8: two violations
+    ],
+)
+def test_lipinski(smiles, passes):
+    assert chem.lipinski(smiles) is passes
+
+
+def test_lipinski_strict():
+    assert chem.lipinski("C" * 30, max_violations=0) is False
+    assert chem.lipinski(ASPIRIN, max_violations=0) is True
+
+
+@pytest.mark.parametrize(
+    ("smiles", "passes"),
+    [
+        (ASPIRIN, True),
+        ("C" * 12, True),  # 9 rotatable bonds
+        ("C" * 14, False),  # 11 rotatable bonds
+        ("OCC(O)C(O)C(O)C(O)C(O)C(O)C(O)C(O)CO", False),  # TPSA 202
+    ],
+)
+def test_veber(smiles, passes):
+    assert chem.veber(chem.to_mol(smiles)) is passes
+
+
+def test_pains():
+    assert chem.pains_matches(ENE_RHODANINE) == ["ene_rhod_A(235)"]
+    assert chem.pains_matches("Oc1ccc(N=Nc2ccccc2)cc1") == ["azo_A(324)"]
+    assert chem.pains_matches(ASPIRIN) == []
+    assert chem.pains_matches(chem.to_mol(CAFFEINE)) == []
+
+
+def test_brenk():
+    assert chem.brenk_matches(NITROBENZENE) == ["nitro_group", "Oxygen-nitrogen_single_bond"]
+    assert chem.brenk_matches("CCCCCCCCCC=O") == ["aldehyde", "Aliphatic_long_chain"]
+    assert set(chem.brenk_matches(ENE_RHODANINE)) == {"Michael_acceptor_1", "Thiocarbonyl_group"}
+    assert chem.brenk_matches(CAFFEINE) == []
+
+
+def test_filter_catalogues_built_once():
+    pains = FilterCatalogParams.FilterCatalogs.PAINS
+    assert chem._filter_catalog(pains) is chem._filter_catalog(pains)
+
+
+def test_filters_reject_invalid_smiles():
+    with pytest.raises(InvalidMolecule):
+        chem.pains_matches("C1CC")
+
+
+# --------------------------------------------------------------------------
+# Sets of molecules
+
+
+def test_deduplicate_keeps_first_spelling():
+    smiles = ["OCC", "c1ccccc1", "CCO", "C1=CC=CC=C1", "CC", "C(O)C"]
+    assert chem.deduplicate(smiles) == ["OCC", "c1ccccc1", "CC"]
+    assert chem.deduplicate([]) == []
+
+
+def test_deduplicate_raises_on_invalid():
+    with pytest.raises(InvalidMolecule):
+        chem.deduplicate(["CCO", "C1CC"])
+
+
+def test_novelty_counts_unique_molecules():
+    training = {chem.canonical_smiles(s) for s in ["CCO", "c1ccccc1"]}
+    # Unique: CCO and benzene (known), CCN and CCC (new); repeats count once.
+    generated = ["OCC", "CCN", "NCC", "CCC", "C1=CC=CC=C1"]
+    assert chem.novelty(generated, training) == 2 / 4
+    assert chem.novelty(["CCN", "NCC"], training) == 1.0
+    assert chem.novelty(["OCC"], training) == 0.0
+
+
+def test_novelty_of_nothing_is_an_error():
+    with pytest.raises(ValueError, match="empty"):
+        chem.novelty([], {"CCO"})
