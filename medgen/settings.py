@@ -32,6 +32,18 @@ def cache_dir() -> Path:
     return Path(explicit) if explicit else _xdg("XDG_CACHE_HOME", ".cache") / "medgen"
 
 
+def bolt_port() -> int:
+    """The managed server's Bolt port: ``MEDGEN_NEO4J_PORT`` or the default."""
+    text = os.environ.get("MEDGEN_NEO4J_PORT") or str(DEFAULT_BOLT_PORT)
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 0 < port < 65536:
+        raise SettingsError(f"MEDGEN_NEO4J_PORT must be a port number (1-65535), got {text!r}")
+    return port
+
+
 @dataclass(frozen=True)
 class Neo4jSettings:
     uri: str
@@ -52,5 +64,4 @@ class Neo4jSettings:
                     "(and NEO4J_USER if it is not 'neo4j')"
                 )
             return cls(uri, os.environ.get("NEO4J_USER", "neo4j"), password, database, False)
-        port = int(os.environ.get("MEDGEN_NEO4J_PORT", DEFAULT_BOLT_PORT))
-        return cls(f"bolt://127.0.0.1:{port}", "neo4j", None, database, True)
+        return cls(f"bolt://127.0.0.1:{bolt_port()}", "neo4j", None, database, True)
