@@ -381,8 +381,15 @@ def run_main() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: turns known errors into one clear line and a non-zero exit."""
+    import logging
+
     from neo4j.exceptions import DriverError, Neo4jError
 
+    # the driver logs a failed connection itself ("Unable to retrieve routing information");
+    # the error below says it once, with what to do. Handlers a user configures still get it.
+    driver_log = logging.getLogger("neo4j")
+    if not driver_log.handlers:
+        driver_log.addHandler(logging.NullHandler())
     try:
         # standalone mode handles usage errors and --help itself (exit 2 / 0)
         app(args=argv, prog_name="medgen")

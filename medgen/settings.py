@@ -8,28 +8,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from medgen.errors import SettingsError
+from training.paths import cache_dir, state_dir  # noqa: F401  (re-exported)
 
 NEO4J_VERSION = "5.26.30"
 DEFAULT_BOLT_PORT = 17687  # not 7687, so a user's own Neo4j on the default port is left alone
-
-
-def _xdg(var: str, fallback: str) -> Path:
-    return Path(os.environ.get(var) or Path.home() / fallback)
-
-
-def state_dir() -> Path:
-    """The managed server's home: config, data, logs, password file."""
-    explicit = os.environ.get("MEDGEN_STATE_DIR")
-    return Path(explicit) if explicit else _xdg("XDG_STATE_HOME", ".local/state") / "medgen"
-
-
-def cache_dir() -> Path:
-    """Downloaded things (Neo4j jars, MOSES wheel): outside the repository, shared by checkouts."""
-    explicit = os.environ.get("MEDGEN_CACHE_DIR")
-    return Path(explicit) if explicit else _xdg("XDG_CACHE_HOME", ".cache") / "medgen"
 
 
 def bolt_port() -> int:
