@@ -107,6 +107,8 @@ def _print_build(report) -> None:
 
 def _stats(store, fmt: Format) -> None:
     counts = store.counts()
+    # one type can join several pairs of labels (HAS_PHENOTYPE: Disease and Gene)
+    counts["patterns"] = store.patterns()
     if fmt is Format.json:
         print(json.dumps(counts, indent=2))
         return
@@ -114,6 +116,7 @@ def _stats(store, fmt: Format) -> None:
     _print_rows(rows, fmt, title="nodes")
     rows = [{"type": k, "relationships": v} for k, v in counts["relationships"].items()]
     _print_rows(rows, fmt, title="relationships")
+    _print_rows(counts["patterns"], fmt, title="relationships by pattern")
 
 
 # neo4j ----------------------------------------------------------------------------------

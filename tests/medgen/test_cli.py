@@ -76,9 +76,15 @@ def cli(cli_env, store, capsys):
 
 
 def stats(cli) -> dict:
+    """Counts per label and type; the per-pattern breakdown must add up to the type counts."""
     result = cli("kg", "stats", "--format", "json")
     assert result.code == 0, result
-    return json.loads(result.out)
+    counts = json.loads(result.out)
+    per_type: dict[str, int] = {}
+    for p in counts.pop("patterns"):
+        per_type[p["type"]] = per_type.get(p["type"], 0) + p["count"]
+    assert per_type == counts["relationships"]
+    return counts
 
 
 def query_json(cli, query: str, *params: str) -> list[dict]:
