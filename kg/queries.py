@@ -7,7 +7,8 @@ whitelisted them, and quote them with backticks as a second guard.
 
 from __future__ import annotations
 
-from kg.schema import KEY, Schema
+from kg.errors import SchemaError
+from kg.schema import KEY, Schema, is_identifier
 
 
 def _q(name: str) -> str:
@@ -89,3 +90,95 @@ DELETE_ALL_RELATIONSHIPS = (
 )
 DELETE_ALL_NODES = "MATCH (n) CALL (n) { DELETE n } IN TRANSACTIONS OF 20000 ROWS"
 SHOW_CONSTRAINTS = "SHOW CONSTRAINTS YIELD name, labelsOrTypes, properties RETURN *"
+
+
+# predictions, embeddings, explanations (issue: GNN completion) --------------------------
+def predicted_type(schema: Schema, rel_type: str) -> str:
+    """``PREDICTED_<TYPE>`` for a whitelisted type, registered in the schema."""
+    return schema.add_rel_type(f"PREDICTED_{schema.rel_type(rel_type)}")
+
+
+def merge_predictions(schema: Schema, rel_type: str, start_label: str, end_label: str) -> str:
+    """Predicted links, one per (pair, run_id); pairs already observed are skipped."""
+    observed = schema.rel_type(rel_type)
+    predicted = predicted_type(schema, rel_type)
+    start_label, end_label = schema.label(start_label), schema.label(end_label)
+    return (
+        f"UNWIND $rows AS row "
+        f"MATCH (a:{_q(start_label)} {{{KEY}: row.start}}) "
+        f"MATCH (b:{_q(end_label)} {{{KEY}: row.end}}) "
+        f"WITH a, b, row WHERE NOT (a)-[:{_q(observed)}]->(b) "
+        f"MERGE (a)-[p:{_q(predicted)} {{run_id: $run_id}}]->(b) "
+        "SET p.score = row.score, p.rank = row.rank, p.model = $model, "
+        "p.created_at = $created_at RETURN count(p) AS written"
+    )
+
+
+def delete_other_runs(schema: Schema, rel_type: str) -> str:
+    predicted = predicted_type(schema, rel_type)
+    return (
+        f"MATCH ()-[p:{_q(predicted)}]->() WHERE p.run_id <> $run_id "
+        "CALL (p) { DELETE p } IN TRANSACTIONS OF 20000 ROWS"
+    )
+
+
+def _prop(name: str) -> str:
+    if not is_identifier(name):
+        raise SchemaError(f"bad property name {name!r}")
+    return name
+
+
+def vector_index(schema: Schema, label: str, prop: str, dims: int) -> str:
+    label, prop = schema.label(label), _prop(prop)
+    if not 0 < int(dims) <= 4096:  # Neo4j 5.26's vector index limit
+        raise SchemaError(f"vector dimensions must be 1..4096, got {dims}")
+    return (
+        f"CREATE VECTOR INDEX {label.lower()}_{prop} IF NOT EXISTS FOR (n:{_q(label)}) "
+        f"ON n.{prop} OPTIONS {{indexConfig: {{`vector.dimensions`: {int(dims)}, "
+        "`vector.similarity_function`: 'cosine'}}"
+    )
+
+
+def set_vectors(schema: Schema, label: str, prop: str) -> str:
+    label, prop = schema.label(label), _prop(prop)
+    return (
+        f"UNWIND $rows AS row MATCH (n:{_q(label)} {{{KEY}: row.id}}) "
+        f"CALL db.create.setNodeVectorProperty(n, '{prop}', row.vector) RETURN count(n) AS written"
+    )
+
+
+def similar(schema: Schema, label: str, prop: str) -> str:
+    label, prop = schema.label(label), _prop(prop)
+    return (
+        f"MATCH (n:{_q(label)} {{{KEY}: $id}}) WHERE n.{prop} IS NOT NULL "
+        "CALL db.index.vector.queryNodes($index, $k + 1, n." + prop + ") YIELD node, score "
+        f"WHERE node <> n RETURN node.{KEY} AS id, coalesce(node.name, node.symbol) AS name, "
+        "score ORDER BY score DESC LIMIT $k"
+    )
+
+
+def find_labels(schema: Schema, labels: list[str]) -> str:
+    """Which labels carry a node with key ``$id``: one index lookup per label."""
+    parts = [f"MATCH (n:{_q(schema.label(lab))} {{{KEY}: $id}}) RETURN '{lab}' AS label"
+             for lab in labels]
+    return " UNION ALL ".join(parts)
+
+
+def explain_paths(schema: Schema, head_label: str, tail_label: str, rel_type: str) -> str:
+    """The shortest paths (at most 3 hops) joining head and tail, hubs last.
+
+    Predictions and the very link being explained are not evidence. A path
+    through a node of high degree says little, so paths are ranked by the sum
+    of log-degrees of their inner nodes.
+    """
+    head_label, tail_label = schema.label(head_label), schema.label(tail_label)
+    rel_type = schema.rel_type(rel_type)
+    return (
+        f"MATCH (h:{_q(head_label)} {{{KEY}: $head}}) MATCH (t:{_q(tail_label)} {{{KEY}: $tail}}) "
+        "MATCH p = allShortestPaths((h)-[*..3]-(t)) "
+        "WHERE none(r IN relationships(p) WHERE type(r) STARTS WITH 'PREDICTED_' "
+        f"OR (type(r) = '{rel_type}' AND startNode(r) = h AND endNode(r) = t)) "
+        "WITH p, [n IN nodes(p)[1..-1] | COUNT { (n)--() }] AS degrees "
+        "RETURN p, degrees, reduce(s = 0.0, d IN degrees | s + log(d + 1.0)) AS cost "
+        "ORDER BY cost, length(p) LIMIT $limit"
+    )
