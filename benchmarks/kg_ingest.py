@@ -39,7 +39,7 @@ def naive_merge(store: GraphStore, table, n: int) -> float:
     with store.driver.session() as s:
         for start, end in zip(rows["start"], rows["end"], strict=True):
             s.execute_write(lambda tx, a=start, b=end: tx.run(
-                query, rows=[{"start": a, "end": b, "props": {}}]).consume())
+                query, rows=[{"start": a, "end": b, "props": {}}], common={}).consume())
     return time.perf_counter() - t0
 
 

@@ -58,6 +58,10 @@ class Registry(Generic[M]):
         """The component's config from ``options`` (instance, mapping or None) plus ``sizes``."""
         entry = self.get(name)
         if isinstance(options, entry.config_cls):
+            differ = {k: v for k, v in sizes.items() if getattr(options, k, v) != v}
+            if differ:
+                raise ValueError(f"{self.kind} {name!r}: the config disagrees with the "
+                                 f"model on {sorted(differ)}")
             return options
         options = dict(options or {})
         clash = sorted(set(options) & set(sizes))
