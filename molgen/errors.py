@@ -29,3 +29,35 @@ class InvalidMolecule(MolgenError, ValueError):
         if len(smiles) > _SHOWN_CHARS:
             shown = f"{smiles[:_SHOWN_CHARS]}... ({len(smiles)} chars)"
         super().__init__(f"invalid molecule {shown!r}: {reason}")
+
+
+class TokenizationError(MolgenError, ValueError):
+    """A tokenizer cannot turn ``text`` into tokens (or tokens back into a molecule).
+
+    E.g. SELFIES refuses a carbon with five bonds, or the SMILES regex meets a
+    character that is not SMILES. ``text`` is the input as given.
+    """
+
+    def __init__(self, text: str, reason: str):
+        self.text = text
+        self.reason = reason
+        shown = text
+        if len(text) > _SHOWN_CHARS:
+            shown = f"{text[:_SHOWN_CHARS]}... ({len(text)} chars)"
+        super().__init__(f"cannot tokenize {shown!r}: {reason}")
+
+
+class MoleculeFileError(MolgenError, ValueError):
+    """A molecule file (SMILES, CSV, SDF) that cannot be read as asked.
+
+    ``path`` and ``line`` (1-based, None when the problem is the whole file)
+    say where; the message starts with ``path:line:`` as compilers do, so an
+    editor can jump there.
+    """
+
+    def __init__(self, path: str, reason: str, *, line: int | None = None):
+        self.path = path
+        self.line = line
+        self.reason = reason
+        where = f"{path}:{line}" if line is not None else str(path)
+        super().__init__(f"{where}: {reason}")

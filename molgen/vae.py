@@ -1,0 +1,218 @@
+"""The molecular VAE: a pure ``nn.Module`` over token ids, sized by :class:`VAEConfig`.
+
+The architecture follows the MOSES VAE (Polykovskiy et al., Front. Pharmacol.
+2020; ``moses/vae/model.py``):
+
+- one token embedding shared by encoder and decoder;
+- encoder: a bidirectional GRU over the embedded sequence; its last layer's
+  final states (both directions) give the mean and log-variance of q(z|x);
+- decoder: a GRU whose initial hidden state is a linear map of z (the same for
+  every layer) and whose input at each step is the previous token's embedding
+  concatenated with z; a linear layer gives next-token logits.
+
+Differences from MOSES, all in the config: the embedding is a learned
+``embedding_dim`` vector instead of a one-hot-initialised ``vocab_size`` one
+(so the vocabulary size does not set the model width), and dropout applies
+between stacked GRU layers only.
+
+This file knows nothing about tokenisers, losses or training: the task
+(:mod:`molgen.task`) owns those. Token ids 0, 1, 2 are <pad>, <bos>, <eos>
+by default, as in :mod:`molgen.tokenizers`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+
+@dataclass
+class VAEConfig:
+    vocab_size: int | None = None  # set from the tokenizer by the task
+    embedding_dim: int = 64
+    encoder_hidden: int = 256  # per direction
+    encoder_layers: int = 1
+    bidirectional: bool = True
+    decoder_hidden: int = 512
+    decoder_layers: int = 3
+    latent_dim: int = 128
+    dropout: float = 0.0  # between stacked GRU layers
+    pad_id: int = 0
+    bos_id: int = 1
+    eos_id: int = 2
+
+    @classmethod
+    def small(cls, **overrides) -> VAEConfig:
+        """A CPU-friendly size: one 384-wide decoder layer (about 4x faster to sample)."""
+        sizes = dict(embedding_dim=64, encoder_hidden=256, decoder_hidden=384, decoder_layers=1,
+                     latent_dim=128)
+        return cls(**{**sizes, **overrides})
+
+
+class VAEOutput(NamedTuple):
+    logits: torch.Tensor  # (batch, length - 1, vocab): predictions for tokens[:, 1:]
+    mu: torch.Tensor  # (batch, latent)
+    logvar: torch.Tensor  # (batch, latent)
+    z: torch.Tensor  # (batch, latent)
+
+
+class VAE(nn.Module):
+    """Sequence VAE over token ids; see the module docstring for the architecture."""
+
+    def __init__(self, config: VAEConfig):
+        super().__init__()
+        c = config
+        if c.vocab_size is None:
+            raise ValueError("VAEConfig.vocab_size is not set (the task sets it from the "
+                             "tokenizer)")
+        for name in ("vocab_size", "embedding_dim", "encoder_hidden", "encoder_layers",
+                     "decoder_hidden", "decoder_layers", "latent_dim"):
+            if getattr(c, name) < 1:
+                raise ValueError(f"VAEConfig.{name} must be >= 1, got {getattr(c, name)}")
+        if not 0.0 <= c.dropout < 1.0:
+            raise ValueError(f"VAEConfig.dropout must be in [0, 1), got {c.dropout}")
+        specials = (c.pad_id, c.bos_id, c.eos_id)
+        if len(set(specials)) != 3 or not all(0 <= i < c.vocab_size for i in specials):
+            raise ValueError(f"pad/bos/eos ids {specials} must be distinct ids below vocab_size")
+        self.config = c
+        directions = 2 if c.bidirectional else 1
+
+        self.embedding = nn.Embedding(c.vocab_size, c.embedding_dim, padding_idx=c.pad_id)
+        self.encoder = nn.GRU(
+            c.embedding_dim, c.encoder_hidden, c.encoder_layers, batch_first=True,
+            bidirectional=c.bidirectional, dropout=c.dropout if c.encoder_layers > 1 else 0.0)
+        self.to_mu = nn.Linear(directions * c.encoder_hidden, c.latent_dim)
+        self.to_logvar = nn.Linear(directions * c.encoder_hidden, c.latent_dim)
+        self.latent_to_hidden = nn.Linear(c.latent_dim, c.decoder_hidden)
+        self.decoder = nn.GRU(
+            c.embedding_dim + c.latent_dim, c.decoder_hidden, c.decoder_layers, batch_first=True,
+            dropout=c.dropout if c.decoder_layers > 1 else 0.0)
+        self.output = nn.Linear(c.decoder_hidden, c.vocab_size)
+
+    def reset_parameters(self) -> None:
+        for module in (self.embedding, self.encoder, self.to_mu, self.to_logvar,
+                       self.latent_to_hidden, self.decoder, self.output):
+            module.reset_parameters()
+
+    def extra_repr(self) -> str:
+        c = self.config
+        return (f"vocab={c.vocab_size}, latent={c.latent_dim}, encoder={c.encoder_layers}x"
+                f"{c.encoder_hidden}{' bi' if c.bidirectional else ''}, "
+                f"decoder={c.decoder_layers}x{c.decoder_hidden}")
+
+    # -- encoder ---------------------------------------------------------------
+
+    def encode(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of q(z | tokens); ``tokens`` (batch, length), <pad>-padded."""
+        lengths = (tokens != self.config.pad_id).sum(dim=1)
+        if (lengths == 0).any():
+            raise ValueError("every sequence needs at least one token that is not <pad>")
+        packed = pack_padded_sequence(self.embedding(tokens), lengths.cpu(), batch_first=True,
+                                      enforce_sorted=False)
+        _, h = self.encoder(packed)  # (layers * directions, batch, encoder_hidden)
+        directions = 2 if self.config.bidirectional else 1
+        last = h[-directions:].transpose(0, 1).reshape(tokens.shape[0], -1)  # (batch, dirs * hid)
+        return self.to_mu(last), self.to_logvar(last)
+
+    @staticmethod
+    def reparameterise(mu: torch.Tensor, logvar: torch.Tensor,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        return mu + torch.exp(0.5 * logvar) * eps
+
+    # -- decoder ---------------------------------------------------------------
+
+    def initial_hidden(self, z: torch.Tensor) -> torch.Tensor:
+        """(decoder_layers, batch, decoder_hidden): every layer starts from the same map of z."""
+        h0 = self.latent_to_hidden(z)
+        return h0.unsqueeze(0).expand(self.config.decoder_layers, -1, -1).contiguous()
+
+    def decode(self, z: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced next-token logits (batch, length, vocab) of ``inputs`` (batch, length)."""
+        embedded = self.embedding(inputs)  # (batch, length, embedding)
+        z_steps = z.unsqueeze(1).expand(-1, inputs.shape[1], -1)  # (batch, length, latent)
+        out, _ = self.decoder(torch.cat([embedded, z_steps], dim=-1), self.initial_hidden(z))
+        return self.output(out)
+
+    def forward(self, tokens: torch.Tensor, *, sample_latent: bool = True) -> VAEOutput:
+        """Encode ``tokens`` (batch, length) framed by <bos>/<eos>, decode with teacher forcing.
+
+        ``sample_latent=False`` decodes from the posterior mean (evaluation).
+        """
+        mu, logvar = self.encode(tokens)
+        z = self.reparameterise(mu, logvar) if sample_latent else mu
+        return VAEOutput(self.decode(z, tokens[:, :-1]), mu, logvar, z)
+
+    @torch.inference_mode()
+    def sample(self, z: torch.Tensor, *, max_length: int = 100, temperature: float = 1.0,
+               banned_ids: Sequence[int] = (), start_ids: Sequence[int] | None = None,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """Decode every row of ``z`` (batch, latent) at once; token ids (batch, max_length + 1).
+
+        Each row holds its tokens, then <eos>, then <pad>. Tokens are drawn from
+        softmax(logits / temperature) by the Gumbel-max trick, or taken by
+        argmax when ``temperature == 0``. <pad>, <bos> and ``banned_ids`` (e.g.
+        <unk>) are never drawn; the first token is one of ``start_ids`` (all
+        but <eos> when None); a row that reaches ``max_length`` tokens is
+        closed with <eos>. Rows are dropped
+        from the batch as they finish, so a step costs what the open rows cost.
+        """
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        if max_length < 1:
+            raise ValueError(f"max_length must be >= 1, got {max_length}")
+        c = self.config
+        batch, device = z.shape[0], z.device
+        out = torch.full((batch, max_length + 1), c.pad_id, dtype=torch.long, device=device)
+        if batch == 0:
+            return out
+        blocked = torch.zeros(c.vocab_size, device=device, dtype=z.dtype)
+        blocked[[c.pad_id, c.bos_id, *banned_ids]] = float("-inf")
+        first = blocked.clone()
+        if start_ids is None:
+            first[c.eos_id] = float("-inf")
+        else:
+            first.fill_(float("-inf"))
+            first[list(start_ids)] = blocked[list(start_ids)]
+        only_eos = torch.full_like(blocked, float("-inf"))
+        only_eos[c.eos_id] = 0.0
+
+        rows = torch.arange(batch, device=device)  # which output rows are still open
+        h = self.initial_hidden(z)  # (layers, open, hidden)
+        z_in = z.unsqueeze(1)  # (open, 1, latent)
+        token = torch.full((batch,), c.bos_id, dtype=torch.long, device=device)
+        for step in range(max_length + 1):
+            x = torch.cat([self.embedding(token).unsqueeze(1), z_in], dim=-1)  # (open, 1, emb+lat)
+            o, h = self.decoder(x, h)
+            logits = self.output(o.squeeze(1))  # (open, vocab)
+            mask = first if step == 0 else only_eos if step == max_length else blocked
+            logits = logits + mask
+            token = draw_tokens(logits, temperature, generator)
+            out[rows, step] = token
+            open_ = token != c.eos_id
+            if not open_.all():
+                if not open_.any():
+                    break
+                rows, h, z_in, token = rows[open_], h[:, open_], z_in[open_], token[open_]
+        return out
+
+
+def draw_tokens(logits: torch.Tensor, temperature: float,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """One id per row of ``logits`` (batch, vocab) from softmax(logits / temperature).
+
+    The Gumbel-max trick: argmax(logits / T + Gumbel noise) is distributed as
+    softmax(logits / T), one ``rand`` and one ``argmax`` for the whole batch.
+    ``temperature == 0`` is the argmax itself.
+    """
+    if temperature == 0:
+        return logits.argmax(dim=-1)
+    u = torch.rand(logits.shape, generator=generator, device=logits.device, dtype=logits.dtype)
+    # Gumbel(0, 1) noise; the clamps keep both logs finite at u = 0 or 1.
+    gumbel = -torch.log(torch.clamp(-torch.log(torch.clamp(u, min=1e-20)), min=1e-20))
+    return (logits / temperature + gumbel).argmax(dim=-1)

@@ -1,0 +1,155 @@
+"""Tokenisers on real drug molecules: round trips, vocabulary, special tokens,
+batched decoding against one-by-one decoding, and the checkpoint form."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+from molgen import chem
+from molgen.errors import MolgenError, TokenizationError
+from molgen.tokenizers import (
+    BOS,
+    EOS,
+    PAD,
+    SPECIAL_TOKENS,
+    UNK,
+    SelfiesTokenizer,
+    SmilesTokenizer,
+    fit_tokenizer,
+    tokenizer_class,
+    tokenizer_from_dict,
+)
+
+DRUGS = [
+    "CC(=O)Oc1ccccc1C(=O)O",  # aspirin
+    "Cn1c(=O)c2c(ncn2C)n(C)c1=O",  # caffeine
+    "CC(C)Cc1ccc(cc1)C(C)C(=O)O",  # ibuprofen
+    "CC(=O)Nc1ccc(O)cc1",  # paracetamol
+    "CN1CCC[C@H]1c1cccnc1",  # nicotine
+    "CN1C(=O)CN=C(c2ccccc2)c2cc(Cl)ccc21",  # diazepam
+    "CC(C)NCC(O)COc1cccc2ccccc12",  # propranolol
+    "NC(=O)N1c2ccccc2C=Cc2ccccc21",  # carbamazepine
+    "C[C@]12CC[C@H]3[C@@H](CCc4cc(O)ccc34)[C@@H]1CC[C@@H]2O",  # estradiol
+    "CN(C)CCCN1c2ccccc2CCc2ccccc21",  # imipramine
+    "O=C(O)c1cc(N=Nc2ccc(O)c(C(=O)O)c2)ccc1O",  # olsalazine
+    "Brc1ccc(cc1)C(c1ccccn1)CCN(C)C",  # brompheniramine
+    "C[N+](C)(C)CCOC(N)=O",  # carbachol (a permanent charge)
+]
+
+KINDS = ["selfies", "smiles"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_round_trip_gives_the_same_molecule(kind):
+    tokenizer = fit_tokenizer(kind, DRUGS)
+    for smiles in DRUGS:
+        ids = tokenizer.encode(smiles, on_unknown="raise")
+        assert ids[0] == BOS and ids[-1] == EOS and UNK not in ids
+        assert chem.canonical_smiles(tokenizer.decode(ids)) == chem.canonical_smiles(smiles)
+
+
+def test_smiles_round_trip_is_exact_text():
+    tokenizer = SmilesTokenizer.fit(DRUGS)
+    for smiles in DRUGS:
+        assert tokenizer.decode(tokenizer.encode(smiles)) == smiles
+
+
+def test_smiles_tokens_are_atoms_bonds_and_rings():
+    tokens = SmilesTokenizer.tokenize("Brc1ccc(Cl)c[nH]1.[Na+]C%12")
+    assert tokens == ["Br", "c", "1", "c", "c", "c", "(", "Cl", ")", "c", "[nH]", "1", ".",
+                      "[Na+]", "C", "%12"]
+
+
+def test_selfies_tokens():
+    assert SelfiesTokenizer.tokenize("C=O") == ["[C]", "[=O]"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_vocabulary_starts_with_special_tokens_and_is_deterministic(kind):
+    tokenizer = fit_tokenizer(kind, DRUGS)
+    assert tuple(tokenizer.vocabulary[:4]) == SPECIAL_TOKENS
+    assert (PAD, BOS, EOS, UNK) == (0, 1, 2, 3)
+    assert fit_tokenizer(kind, list(reversed(DRUGS))) == tokenizer
+    assert len(tokenizer) == len(set(tokenizer.vocabulary))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_to_dict_is_plain_and_rebuilds(kind):
+    tokenizer = fit_tokenizer(kind, DRUGS)
+    state = tokenizer.to_dict()
+    assert state["kind"] == kind
+    assert isinstance(state["vocabulary"], list)
+    assert all(type(t) is str for t in state["vocabulary"])
+    rebuilt = tokenizer_from_dict(state)
+    assert rebuilt == tokenizer and type(rebuilt) is type(tokenizer)
+
+
+def test_unknown_tokens_map_to_unk_or_raise():
+    tokenizer = SmilesTokenizer.fit(["CCO", "c1ccccc1"])
+    assert tokenizer.encode("CCS") == [BOS, tokenizer.vocabulary.index("C"),
+                                       tokenizer.vocabulary.index("C"), UNK, EOS]
+    with pytest.raises(TokenizationError, match="'S' is not in the smiles vocabulary"):
+        tokenizer.encode("CCS", on_unknown="raise")
+
+
+def test_min_count_drops_rare_tokens():
+    tokenizer = SmilesTokenizer.fit(["CCO", "CCN", "CCBr"], min_count=2)
+    assert tokenizer.vocabulary[4:] == ["C"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "reason"),
+    [
+        ("smiles", "CCX", "cannot tokenise 'X' at position 2"),
+        ("smiles", "", "empty SMILES"),
+        ("selfies", "C(C)(C)(C)(C)C", "C with 5 bond(s)"),
+    ],
+)
+def test_untokenisable_input_raises(kind, text, reason):
+    with pytest.raises(TokenizationError, match=re.escape(reason)) as info:
+        tokenizer_class(kind).tokenize(text)
+    assert isinstance(info.value, MolgenError) and isinstance(info.value, ValueError)
+    assert info.value.text == text
+
+
+def test_encode_many_skips_unreadable_and_long():
+    tokenizer = SmilesTokenizer.fit(DRUGS)
+    ids, kept = tokenizer.encode_many(["CCO", "CCX", "C" * 50, "CC"], max_length=10)
+    assert kept == [0, 3]
+    assert [len(row) for row in ids] == [5, 4]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_decode_batch_matches_one_by_one(kind):
+    tokenizer = fit_tokenizer(kind, DRUGS)
+    rows = [torch.tensor(tokenizer.encode(s)) for s in DRUGS]
+    padded = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True, padding_value=PAD)
+    # Tokens after <eos> must be ignored, whatever they are.
+    junk = torch.randint(4, len(tokenizer), (len(DRUGS), 5), generator=torch.Generator()
+                         .manual_seed(0))
+    with_junk = torch.cat([padded, junk], dim=1)
+    assert tokenizer.decode_batch(with_junk) == [tokenizer.decode(r) for r in rows]
+
+
+def test_every_selfies_token_sequence_decodes_to_a_valid_molecule():
+    tokenizer = SelfiesTokenizer.fit(DRUGS)
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(4, len(tokenizer), (300, 40), generator=g)
+    smiles = tokenizer.decode_batch(ids)
+    assert all(chem.is_valid(s) for s in smiles)
+
+
+def test_bad_vocabularies_are_refused():
+    with pytest.raises(ValueError, match="must start with"):
+        SmilesTokenizer(["C", "O"])
+    with pytest.raises(ValueError, match="repeats tokens"):
+        SmilesTokenizer([*SPECIAL_TOKENS, "C", "C"])
+    with pytest.raises(ValueError, match="unknown tokenizer 'bpe'"):
+        tokenizer_from_dict({"kind": "bpe", "vocabulary": list(SPECIAL_TOKENS)})
+    with pytest.raises(ValueError, match="empty corpus"):
+        SmilesTokenizer.fit([])
+    with pytest.raises(ValueError, match="token ids must lie"):
+        SmilesTokenizer.fit(["CC"]).decode_batch(torch.tensor([[99]]))
