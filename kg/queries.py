@@ -73,6 +73,13 @@ def node_ids(schema: Schema, label: str) -> str:
     return f"MATCH (n:{_q(label)}) RETURN n.{KEY} AS id ORDER BY id"
 
 
+def node_names(schema: Schema, label: str) -> str:
+    """Display names of the nodes keyed ``$ids`` (``name``, else ``symbol`` for genes)."""
+    label = schema.label(label)
+    return (f"UNWIND $ids AS id MATCH (n:{_q(label)} {{{KEY}: id}}) "
+            f"RETURN n.{KEY} AS id, coalesce(n.name, n.symbol) AS name")
+
+
 def edge_pairs(schema: Schema, rel_type: str, start_label: str, end_label: str) -> str:
     rel_type, start_label, end_label = (
         schema.rel_type(rel_type), schema.label(start_label), schema.label(end_label)
@@ -137,6 +144,18 @@ def vector_index(schema: Schema, label: str, prop: str, dims: int) -> str:
         f"ON n.{prop} OPTIONS {{indexConfig: {{`vector.dimensions`: {int(dims)}, "
         "`vector.similarity_function`: 'cosine'}}"
     )
+
+
+# the dimensions of an existing vector index (None: no such index)
+VECTOR_INDEX_DIMS = (
+    "SHOW VECTOR INDEXES YIELD name, options WHERE name = $name "
+    "RETURN options.indexConfig.`vector.dimensions` AS dims"
+)
+
+
+def drop_vector_index(schema: Schema, label: str, prop: str) -> str:
+    label, prop = schema.label(label), _prop(prop)
+    return f"DROP INDEX {label.lower()}_{prop} IF EXISTS"
 
 
 def set_vectors(schema: Schema, label: str, prop: str) -> str:

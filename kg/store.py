@@ -162,6 +162,11 @@ class GraphStore:
     def patterns(self) -> list[dict]:
         return self.run_read(queries.REL_PATTERNS)
 
+    def names(self, label: str, ids: list[str]) -> dict[str, str | None]:
+        """Display names of the ``label`` nodes keyed ``ids`` (ids not found are left out)."""
+        rows = self.run_read(queries.node_names(self.schema, label), ids=list(ids))
+        return {r["id"]: r["name"] for r in rows}
+
     def clear(self) -> None:
         """Delete every node and relationship (constraints stay). For tests and `--fresh`."""
         with self._session() as s:

@@ -63,6 +63,11 @@ def write_embeddings(store: GraphStore, label: str, ids: list[str], vectors: np.
     if vectors.ndim != 2 or len(ids) != vectors.shape[0]:
         raise KGError(f"need one vector per id: {len(ids)} ids, vectors of shape {vectors.shape}")
     with store.driver.session(database=store.database) as s:
+        # an index built for another size (an earlier run with another dim) would
+        # silently skip every new vector: rebuild it for this size
+        found = s.run(queries.VECTOR_INDEX_DIMS, name=f"{label.lower()}_{prop}").single()
+        if found is not None and found["dims"] != vectors.shape[1]:
+            s.run(queries.drop_vector_index(store.schema, label, prop)).consume()
         s.run(queries.vector_index(store.schema, label, prop, vectors.shape[1])).consume()
         s.run("CALL db.awaitIndexes(300)").consume()
         query = queries.set_vectors(store.schema, label, prop)

@@ -29,7 +29,8 @@ app = typer.Typer(
 )
 neo4j_app = typer.Typer(help="Manage the local Neo4j server the project runs itself.",
                         no_args_is_help=True)
-kg_app = typer.Typer(help="Build, load, inspect and export the knowledge graph.",
+kg_app = typer.Typer(help="Build, load, inspect and export the knowledge graph; train link "
+                     "predictors on it, find similar nodes, explain links, diagnose.",
                      no_args_is_help=True)
 load_app = typer.Typer(help="Load one source into the graph (idempotent: MERGE on ids).",
                        no_args_is_help=True)
@@ -323,6 +324,218 @@ def load_csv_cmd(
         raise typer.BadParameter(f"{e} (set with --node-col / --edge-col FIELD=COLUMN, "
                                  "--label, --rel-type)") from e
     _load(tables)
+
+
+# kg: completion, similarity, explanation, diagnosis -----------------------------------
+def _fmt_metric(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _print_training(outcome) -> None:
+    out.print(escape(f"run {outcome.run_id}: {outcome.graph}"), soft_wrap=True)
+    rows = [{"test queries": f"{r['relation']}: {r['predicts']}" if r["relation"] != "(all)"
+             else "all relations, both directions",
+             "MRR": _fmt_metric(r["mrr"]), "Hits@1": _fmt_metric(r["hits@1"]),
+             "Hits@3": _fmt_metric(r["hits@3"]), "Hits@10": _fmt_metric(r["hits@10"]),
+             "n": r["count"]} for r in outcome.ranking]
+    _print_rows(rows, Format.table, title="test split, filtered ranking")
+    for name, m in outcome.auroc.items():
+        out.print(escape(f"{name}: AUROC {m['auroc']:.3f}, AUPRC {m['auprc']:.3f} "
+                         "(test links against type-constrained corruptions)"))
+    resumed = f", resumed from {outcome.resumed_from}" if outcome.resumed_from else ""
+    best = (f", best val MRR {outcome.best_val_mrr:.3f}" if outcome.best_val_mrr is not None
+            else "")
+    out.print(escape(f"{outcome.epochs} epochs in {outcome.train_seconds:.1f} s{best}{resumed}; "
+                     f"{outcome.total_seconds:.1f} s in all"))
+    for rel, n in outcome.predictions.items():
+        out.print(escape(f"wrote {n} {rel} links (run_id {outcome.run_id})"))
+    if outcome.embeddings:
+        out.print(escape(f"wrote {outcome.embeddings} node embeddings (vector indexes "
+                         "<label>_embedding)"))
+    out.print(escape(f"run saved in {outcome.run_dir}"), soft_wrap=True)
+
+
+@kg_app.command("train", help=(
+    "Train a link predictor on the graph in Neo4j and write its predictions back.\n\n"
+    "Exports the graph, splits it reproducibly (the split is written to the run folder), "
+    "trains on the shared engine (checkpoints, early stopping on validation MRR, resume "
+    "after a kill), reports filtered MRR / Hits@k of the test split in both directions, "
+    "then writes the top-k PREDICTED_<TYPE> links per head node for the target relations "
+    "(never over an observed link) and an embedding per node behind a vector index. The run "
+    "folder keeps the split, the checkpoints and the model for `kg diagnose` and --resume."))
+def kg_train(
+    config: Annotated[Path | None, typer.Option(
+        "--config", exists=True, dir_okay=False,
+        help="A JSON or YAML job config with the keys model (encoder, decoder, dim, loss, "
+        "lr, ...), train (max_epochs, max_time_s, seed, accelerator, patience, ...), split "
+        "(fractions, seed, holdout), targets, relations, top_k, embeddings, "
+        "keep_older_runs. The options below override it.")] = None,
+    encoder: Annotated[str | None, typer.Option(
+        help="none (shallow embeddings, the default) | rgcn | compgcn")] = None,
+    decoder: Annotated[str | None, typer.Option(
+        help="distmult | complex (the default) | rotate")] = None,
+    dim: Annotated[int | None, typer.Option(min=2, help="Embedding size (default 64)")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Most epochs (default 30; "
+                                               "early stopping on val_mrr may end sooner)")
+                      ] = None,
+    max_time: Annotated[float | None, typer.Option(
+        min=0.001, help="Wall-clock training budget in seconds")] = None,
+    target: Annotated[list[str] | None, typer.Option(
+        "--target", help="Relation to hold out, evaluate and predict (repeatable; "
+        "default ASSOCIATED_WITH)")] = None,
+    top_k: Annotated[int | None, typer.Option(
+        "--top-k", min=1, help="Predictions written per head node (default 20)")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the split and the training "
+                                             "(default 0)")] = None,
+    run_id: Annotated[str | None, typer.Option(
+        "--run-id", help="Name of the run (default: time stamp, encoder, decoder)")] = None,
+    keep_older_runs: Annotated[bool | None, typer.Option(
+        "--keep-older-runs/--replace-older-runs",
+        help="Keep other runs' PREDICTED_ links (default) or delete them")] = None,
+    resume: Annotated[bool, typer.Option(
+        help="Continue the run named by --run-id or --out from its last checkpoint")] = False,
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", file_okay=False, help="Run folder (default: <state dir>/runs/<run id>)")
+    ] = None,
+    fmt: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
+    from medgen import kg_jobs as jobs
+    from medgen.errors import RunError
+
+    model_options = {"encoder": encoder, "decoder": decoder, "dim": dim, "seed": seed,
+                     "targets": target}
+    budget = {"epochs": epochs, "max_time": max_time, "top_k": top_k,
+              "keep_older_runs": keep_older_runs}
+    if resume:
+        if out_dir is None and run_id is None:
+            raise RunError("--resume needs the run to continue: give --run-id ID or --out DIR")
+        run_dir = out_dir or jobs.runs_dir() / jobs.check_run_id(run_id or "")
+        job = jobs.read_job(run_dir)
+        if run_id is not None and run_id != job["run_id"]:
+            raise RunError(f"{run_dir} holds run {job['run_id']!r}, not {run_id!r}")
+        run_id = job["run_id"]
+        try:
+            saved = jobs.JobConfig.from_dict(job["config"])
+        except (ValueError, TypeError) as e:
+            raise RunError(f"{run_dir / jobs.JOB_FILE}: {e}") from e
+        job_config = jobs.resume_config(saved, config, **budget, **model_options)
+    else:
+        job_config = jobs.load_config(config, **budget, **model_options)
+        run_id = jobs.check_run_id(run_id or jobs.new_run_id(job_config))
+        run_dir = out_dir or jobs.runs_dir() / run_id
+    # progress goes to a terminal only (as the progress bars): piped, stderr stays for errors
+    log = (lambda msg: err.print(escape(msg), soft_wrap=True)) if err.is_terminal else None
+    outcome = jobs.train_job(_store(), job_config, run_dir, run_id=run_id, resume=resume,
+                             log=log)
+    if fmt is Format.json:
+        print(json.dumps(outcome.to_dict(), indent=2, default=str))
+    else:
+        _print_training(outcome)
+
+
+@kg_app.command("similar", help=(
+    "The k nodes of the same label nearest to NODE_ID by embedding (cosine), answered by "
+    "the vector index that `medgen kg train` writes."))
+def kg_similar(
+    node_id: Annotated[str, typer.Argument(help="Id of a node with an embedding")],
+    k: Annotated[int, typer.Option("-k", "--k", min=1, max=1000, help="How many")] = 10,
+    fmt: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
+    from kg.writeback import similar
+
+    rows = similar(_store(), node_id, k)
+    _print_rows(rows, fmt, title=f"nearest to {node_id}")
+
+
+@kg_app.command("explain", help=(
+    "The paths (at most 3 hops) in the graph that support HEAD -[REL]-> TAIL, best first: "
+    "shortest, then through the least connected nodes (a hub says little). Predicted links "
+    "and the link itself are not evidence."))
+def kg_explain(
+    head: Annotated[str, typer.Argument(help="Id of the head node, e.g. NCBIGene:2200")],
+    rel: Annotated[str, typer.Argument(help="Relationship type, e.g. ASSOCIATED_WITH")],
+    tail: Annotated[str, typer.Argument(help="Id of the tail node, e.g. OMIM:154700")],
+    limit: Annotated[int, typer.Option(min=1, max=100, help="Most paths shown")] = 5,
+    fmt: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
+    from kg.writeback import explain
+    from medgen.errors import RunError
+
+    store = _store()
+    present = sorted(t for t in store.counts()["relationships"]
+                     if not t.startswith("PREDICTED_"))
+    if rel not in present:
+        raise RunError(f"unknown relation {rel!r}; the graph has {', '.join(present) or 'none'}")
+    store.schema.add_rel_type(rel)  # a name read from the database itself
+    paths = explain(store, head, rel, tail, limit)
+    if fmt is Format.json:
+        print(json.dumps([{"rank": i, "path": p.text, "hops": len(p.relationships),
+                           "cost": round(p.cost, 4), "inner_degrees": p.inner_degrees,
+                           "relationships": p.relationships, "nodes": p.nodes}
+                          for i, p in enumerate(paths, start=1)], indent=2, default=str))
+        return
+    if not paths:
+        out.print(escape(f"no path of at most 3 hops joins {head} and {tail} "
+                         "(predicted links and the link itself do not count)"))
+        return
+    _print_rows([{"rank": i, "hops": len(p.relationships), "cost": f"{p.cost:.2f}",
+                  "path": p.text} for i, p in enumerate(paths, start=1)], fmt,
+                title=f"why {head} -[{rel}]-> {tail}")
+
+
+@kg_app.command("diagnose", help=(
+    "Rank diseases for a set of phenotypes with the trained model.\n\n"
+    "Each disease is scored by how probable each given term, or a more specific one below "
+    "it, is among the disease's phenotypes: the model's predicted phenotypes mixed with the "
+    "graph's annotations (mean log-likelihood per term with a noise floor, all diseases at "
+    "once). For each disease it shows the model's probability for each term and whether "
+    "the graph annotates the disease with the term (directly, or via a subterm)."))
+def kg_diagnose(
+    phenotypes: Annotated[list[str] | None, typer.Argument(
+        help="The patient's HPO term ids, e.g. HP:0001166 HP:0001519", show_default=False)
+    ] = None,
+    run: Annotated[Path | None, typer.Option(
+        "--run", file_okay=False, help="A run folder of `medgen kg train` (default: the "
+        "latest run)")] = None,
+    k: Annotated[int, typer.Option("-k", "--k", min=1, max=1000, help="How many diseases")
+                 ] = 10,
+    noise: Annotated[float, typer.Option(
+        min=1e-6, max=0.999, help="Share of a patient's terms assumed unrelated to the "
+        "disease: caps what one unexplained term costs")] = 0.1,
+    observed: Annotated[float, typer.Option(
+        min=0.0, max=0.999, help="Weight of the graph's own annotations against the "
+        "model's predicted phenotypes (0: the model alone)")] = 0.5,
+    fmt: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
+    from medgen import kg_jobs as jobs
+    from medgen.errors import RunError
+
+    terms = [p.strip() for p in phenotypes or [] if p.strip()]
+    if not terms:
+        raise RunError("give at least one phenotype id, e.g. "
+                       "`medgen kg diagnose HP:0001166 HP:0001519`")
+    run_dir = run or jobs.latest_run()
+    job = jobs.read_job(run_dir)
+    store = _store()
+    jobs.check_same_graph(job["graph"], jobs.node_graph_info(store, job["graph"]), run_dir)
+    diagnoser = jobs.Diagnoser.load(run_dir, noise=noise, observed=observed)
+    candidates = diagnoser.rank(terms, k)
+    names = {**store.names("Disease", [c.disease for c in candidates]),
+             **store.names("Phenotype", diagnoser.check_terms(terms))}
+    rows = jobs.candidate_rows(candidates, names)
+    if fmt is Format.json:
+        print(json.dumps(rows, indent=2))
+        return
+
+    def evidence(s: dict) -> str:
+        seen = s["observed"] or "not annotated"
+        return f"{s['phenotype']}: p={s['probability']:.3g}, {seen}"
+
+    table = [{"rank": r["rank"], "disease": r["disease"], "name": r["name"] or "",
+              "score": f"{r['score']:.3f}", "posterior": f"{r['posterior']:.3g}",
+              "annotated": r["supported"],
+              "per phenotype": "\n".join(evidence(s) for s in r["support"])} for r in rows]
+    _print_rows(table, fmt, title=f"diseases for {' '.join(terms)} (run {job['run_id']})")
 
 
 # cypher ---------------------------------------------------------------------------------

@@ -80,6 +80,15 @@ def test_similar_answers_through_the_vector_index(store):
         similar(store, "D1")
 
 
+def test_embeddings_of_another_size_rebuild_the_index(store):
+    # a later run with another embedding size must not be skipped by the old index
+    store.write(small_graph())
+    write_embeddings(store, "Gene", ["G1", "G2", "G3"], np.eye(3))
+    write_embeddings(store, "Gene", ["G1", "G2", "G3"],
+                     np.array([[1.0, 0.0], [0.0, 1.0], [0.9, 0.1]]))
+    assert [r["id"] for r in similar(store, "G1", k=2)] == ["G3", "G2"]
+
+
 def test_explain_ranks_specific_paths_before_hub_paths(store):
     store.write(small_graph())
     paths = explain(store, "G1", "ASSOCIATED_WITH", "D2")

@@ -1,0 +1,251 @@
+"""`medgen kg train / similar / explain / diagnose` in-process against the suite's Neo4j,
+on a tiny HPO-like graph: one trained run shared by the module, a second one resumed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kg.store import GraphStore
+
+from . import kg_toy as toy
+from .test_cli import Result, assert_one_line_error, run_cli
+
+pytestmark = [pytest.mark.neo4j,
+              pytest.mark.filterwarnings("ignore:.*does not have many workers:UserWarning")]
+
+# small enough for a few seconds on one CPU, big enough to learn the toy graph
+CONFIG = {"model": {"dim": 16, "loss": "ce", "lr": 0.05, "batch_size": 512},
+          "train": {"max_epochs": 40, "patience": None, "accelerator": "cpu"},
+          "top_k": 3}
+RUN_ID = "toy-run"
+
+
+@pytest.fixture(scope="module")
+def env(neo4j_server, tmp_path_factory):
+    """The CLI pointed at the suite's server and a state folder of its own, the toy graph
+    loaded; at the end the graph and the vector indexes the runs made are removed."""
+    store = GraphStore(neo4j_server.driver)
+    store.clear()
+    store.write(toy.tables())
+    state = tmp_path_factory.mktemp("state")
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in neo4j_server.env().items():
+            mp.setenv(name, value)
+        mp.delenv("NEO4J_DATABASE", raising=False)
+        mp.setenv("MEDGEN_STATE_DIR", str(state))
+        yield state
+    store.clear()
+    with neo4j_server.driver.session() as s:
+        for r in list(s.run("SHOW VECTOR INDEXES YIELD name RETURN name")):
+            s.run(f"DROP INDEX `{r['name']}` IF EXISTS").consume()
+
+
+@pytest.fixture
+def cli(env, capsys):
+    return lambda *args: run_cli(capsys, *args)
+
+
+@pytest.fixture(scope="module")
+def config_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("config") / "job.json"
+    path.write_text(json.dumps(CONFIG))
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(env, config_file) -> tuple[Result, Path]:
+    """`medgen kg train` once for the module (capsys is per test: capture by hand)."""
+    import contextlib
+    import io
+
+    from medgen.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(["kg", "train", "--config", str(config_file), "--run-id", RUN_ID])
+        except SystemExit as e:
+            code = int(e.code or 0)
+    return Result(code, out.getvalue(), err.getvalue()), env / "runs" / RUN_ID
+
+
+def query(cli, text: str, *params: str) -> list[dict]:
+    args = ["cypher", text, "--format", "json"]
+    for p in params:
+        args += ["--param", p]
+    result = cli(*args)
+    assert result.code == 0, result
+    return json.loads(result.out)
+
+
+# ---- help -------------------------------------------------------------------------------
+@pytest.mark.parametrize(("args", "words"), [
+    (["kg"], ["train", "similar", "explain", "diagnose"]),
+    (["kg", "train"], ["--config", "--encoder", "--decoder", "--epochs", "--max-time",
+                       "--target", "--top-k", "--run-id", "--keep-older-runs", "--resume",
+                       "--out", "--format"]),
+    (["kg", "similar"], ["NODE_ID", "-k", "--format"]),
+    (["kg", "explain"], ["HEAD", "REL", "TAIL", "--limit", "--format"]),
+    (["kg", "diagnose"], ["HP:", "--run", "-k", "--format"]),
+])
+def test_help_names_the_options(capsys, args, words):
+    result = run_cli(capsys, *args, "--help")
+    assert result.code == 0, result
+    for word in words:
+        assert word in result.out, word
+
+
+# ---- train ------------------------------------------------------------------------------
+def test_train_reports_ranking_and_saves_the_run(trained):
+    result, run = trained
+    assert result.code == 0, result
+    for text in ("ASSOCIATED_WITH", "given", "MRR", "Hits@10", "PREDICTED_ASSOCIATED_WITH",
+                 "node embeddings", "run saved in"):
+        assert text in result.out, text
+    job = json.loads((run / "job.json").read_text())
+    assert job["status"] == "done" and job["run_id"] == RUN_ID
+    assert job["result"]["epochs"] == 40
+    ranking = {(r["relation"], r["predicts"]): r for r in job["result"]["ranking"]}
+    assert set(ranking) == {("ASSOCIATED_WITH", "Disease given Gene"),
+                            ("ASSOCIATED_WITH", "Gene given Disease"),
+                            ("(all)", "every test triple")}
+    assert all(0 < r["mrr"] <= 1 for r in ranking.values())
+    for name in ("train.txt", "valid.txt", "test.txt", "nodes.tsv", "relations.tsv"):
+        assert (run / "split" / name).exists(), name
+    assert (run / "model.ckpt").exists() and (run / "checkpoints" / "last.ckpt").exists()
+    assert (run / "split" / "relations.tsv").read_text().split() == [
+        "relation", "ASSOCIATED_WITH", "HAS_PHENOTYPE", "IS_A"]
+
+
+def test_predictions_are_in_neo4j_and_never_on_observed_pairs(trained, cli):
+    rows = query(cli, "MATCH (g:Gene)-[p:PREDICTED_ASSOCIATED_WITH]->(d:Disease) "
+                      "RETURN g.id AS gene, d.id AS disease, p.score AS score, p.rank AS rank, "
+                      "p.model AS model, p.run_id AS run, p.created_at AS at "
+                      "ORDER BY gene, rank")
+    assert len(rows) == 3 * len(toy.GENES)  # top 3 per gene, none observed
+    observed = {(g, d) for g, ds in toy.GENE_DISEASES.items() for d in ds}
+    assert not {(r["gene"], r["disease"]) for r in rows} & observed
+    assert {r["run"] for r in rows} == {RUN_ID} and all(0 < r["score"] < 1 for r in rows)
+    assert {r["rank"] for r in rows} == {1, 2, 3} and all(r["model"] and r["at"] for r in rows)
+    both = query(cli, "MATCH (g)-[:PREDICTED_ASSOCIATED_WITH]->(d) "
+                      "WHERE (g)-[:ASSOCIATED_WITH]->(d) RETURN count(*) AS n")
+    assert both == [{"n": 0}]
+    # the observed links are untouched
+    assert query(cli, "MATCH ()-[r:ASSOCIATED_WITH]->() RETURN count(r) AS n") == [
+        {"n": len(observed)}]
+
+
+def test_similar_answers_from_the_embeddings(trained, cli):
+    result = cli("kg", "similar", "OMIM:100005", "-k", "3", "--format", "json")
+    assert result.code == 0, result
+    rows = json.loads(result.out)
+    assert len(rows) == 3 and all(r["id"] in toy.DISEASES for r in rows)
+    assert "OMIM:100005" not in {r["id"] for r in rows}
+    assert [r["score"] for r in rows] == sorted((r["score"] for r in rows), reverse=True)
+    table = cli("kg", "similar", "NCBIGene:1")
+    assert table.code == 0 and "GENE" in table.out  # genes are named by their symbol
+
+
+def test_explain_returns_supporting_paths(trained, cli):
+    # gene 1 and disease 2 share no link, but phenotypes and genes join them
+    result = cli("kg", "explain", "NCBIGene:3", "ASSOCIATED_WITH", "OMIM:100002",
+                 "--format", "json")
+    assert result.code == 0, result
+    paths = json.loads(result.out)
+    assert paths and all(1 <= p["hops"] <= 3 for p in paths)
+    assert paths[0]["path"].startswith("Gene NCBIGene:3")
+    assert paths[0]["path"].endswith("Disease OMIM:100002 (Syndrome 2)")
+    assert [p["cost"] for p in paths] == sorted(p["cost"] for p in paths)
+    table = cli("kg", "explain", "NCBIGene:3", "ASSOCIATED_WITH", "OMIM:100002", "--limit", "2")
+    assert table.code == 0 and "-[HAS_PHENOTYPE]->" in table.out and "why" in table.out
+
+
+@pytest.mark.parametrize(("terms", "observed"), [
+    # three of D6's four terms; D8 has two of them
+    (["HP:0000303", "HP:0000304", "HP:0000503"], "0.5"),
+    (["HP:0000303", "HP:0000304", toy.SYSTEMS[3]], "0.5"),  # one replaced by its parent
+    (["HP:0000303", "HP:0000304", toy.SYSTEMS[3]], "0"),  # the model alone
+])
+def test_diagnose_ranks_the_disease_whose_phenotypes_were_given_first(trained, cli, terms,
+                                                                      observed):
+    result = cli("kg", "diagnose", *terms, "-k", "3", "--observed", observed,
+                 "--format", "json")
+    assert result.code == 0, result
+    rows = json.loads(result.out)
+    assert [r["rank"] for r in rows] == [1, 2, 3]
+    first = rows[0]
+    assert first["disease"] == "OMIM:100006" and first["name"] == "Syndrome 6"
+    assert first["supported"] == "3/3"
+    notes = {s["phenotype"]: s["observed"] for s in first["support"]}
+    assert notes["HP:0000303"] == "annotated"
+    assert notes[terms[2]] == ("annotated" if terms[2] == "HP:0000503"
+                               else "via HP:0000503, HP:0000504")
+    assert first["score"] > rows[1]["score"] and first["posterior"] > 0.5
+
+
+def test_diagnose_table_names_diseases_and_support(trained, cli):
+    result = cli("kg", "diagnose", "HP:0000203", "HP:0000204", "HP:0000403",
+                 "--run", str(trained[1]))
+    assert result.code == 0, result
+    assert "Syndrome 5" in result.out and "annotated" in result.out and "p=" in result.out
+
+
+# ---- resume -----------------------------------------------------------------------------
+def test_a_stopped_run_resumes_to_more_epochs(trained, cli, config_file, tmp_path):
+    run = tmp_path / "resumed"
+    first = cli("kg", "train", "--config", str(config_file), "--epochs", "2", "--out", str(run),
+                "--format", "json")
+    assert first.code == 0, first
+    assert json.loads(first.out)["epochs"] == 2
+    again = cli("kg", "train", "--out", str(run), "--resume", "--epochs", "5", "--format",
+                "json")
+    assert again.code == 0, again
+    outcome = json.loads(again.out)
+    assert outcome["epochs"] == 5 and outcome["resumed_from"].endswith("last.ckpt")
+    assert outcome["run_id"] == json.loads(first.out)["run_id"]
+    # the model may not change under a resumed run
+    changed = cli("kg", "train", "--out", str(run), "--resume", "--decoder", "rotate")
+    assert_one_line_error(changed, "--resume", "model")
+
+
+# ---- bad input --------------------------------------------------------------------------
+@pytest.mark.parametrize(("args", "fragments"), [
+    (["kg", "similar", "NOPE:1"], ["no node with id 'NOPE:1'"]),
+    (["kg", "explain", "NCBIGene:1", "CAUSES", "OMIM:100002"],
+     ["unknown relation 'CAUSES'", "ASSOCIATED_WITH"]),
+    (["kg", "explain", "NCBIGene:1", "ASSOCIATED_WITH", "NOPE:1"], ["no node with id"]),
+    (["kg", "diagnose"], ["at least one phenotype"]),
+    (["kg", "diagnose", "HP:0000201", "HP:9999999"], ["unknown phenotype id(s) HP:9999999"]),
+    (["kg", "diagnose", "OMIM:100001"], ["not Phenotype terms"]),
+    (["kg", "train", "--target", "CAUSES"],
+     ["unknown target relation(s) CAUSES", "ASSOCIATED_WITH"]),
+    (["kg", "train", "--encoder", "gat"], ["unknown encoder 'gat'"]),
+    (["kg", "train", "--resume"], ["--resume needs", "--run-id"]),
+    (["kg", "train", "--resume", "--run-id", "never-trained"], ["not a training run"]),
+    (["kg", "train", "--run-id", RUN_ID], ["already holds run 'toy-run'", "--resume"]),
+    (["kg", "train", "--run-id", "../escape"], ["plain name"]),
+])
+def test_bad_input_is_one_clear_line(trained, cli, args, fragments):
+    assert_one_line_error(cli(*args), *fragments)
+
+
+def test_a_run_from_another_graph_is_refused(trained, cli, tmp_path, neo4j_server):
+    _, run = trained
+    not_a_run = tmp_path / "empty"
+    not_a_run.mkdir()
+    assert_one_line_error(cli("kg", "diagnose", "HP:0000201", "--run", str(not_a_run)),
+                          "not a training run")
+    with neo4j_server.driver.session() as s:
+        s.run("CREATE (:Gene {id: 'NCBIGene:99', symbol: 'NEW'})").consume()
+    try:
+        assert_one_line_error(cli("kg", "diagnose", "HP:0000201", "--run", str(run)),
+                              "trained on another graph", "9 Gene")
+        assert_one_line_error(cli("kg", "train", "--resume", "--run-id", RUN_ID),
+                              "trained on another graph")
+    finally:
+        with neo4j_server.driver.session() as s:
+            s.run("MATCH (g:Gene {id: 'NCBIGene:99'}) DETACH DELETE g").consume()
