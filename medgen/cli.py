@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from medgen.cli_mol import mol_app
 from training.errors import MedgenError
 
 app = typer.Typer(
@@ -37,6 +38,7 @@ load_app = typer.Typer(help="Load one source into the graph (idempotent: MERGE o
 app.add_typer(neo4j_app, name="neo4j")
 app.add_typer(kg_app, name="kg")
 kg_app.add_typer(load_app, name="load")
+app.add_typer(mol_app, name="mol")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)

@@ -1,0 +1,328 @@
+"""`medgen mol`: train the molecular VAE, generate candidates for screening,
+score molecule files with the MOSES metrics, and link candidates into the graph.
+
+Mounted by :mod:`medgen.cli` as ``app.add_typer(mol_app, name="mol")``. Heavy
+imports stay inside the commands so ``--help`` is instant; errors are
+:class:`~training.errors.MedgenError` subclasses, which ``medgen.cli.main``
+turns into one line and exit 1. Printing reuses ``medgen.cli``'s helpers,
+imported inside the commands (``medgen.cli`` imports this module).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from medgen.errors import RunError
+
+mol_app = typer.Typer(help="Molecules: train the VAE, generate candidates (CSV + SDF), "
+                      "MOSES metrics of a file, link candidates to approved drugs in Neo4j.",
+                      no_args_is_help=True)
+
+TRAIN_SMILES = "train_smiles.txt"  # canonical training molecules, saved next to the model
+CANDIDATES_CSV = "candidates.csv"
+CANDIDATES_SDF = "candidates.sdf"
+
+
+class TokenizerKind(str, Enum):
+    selfies = "selfies"
+    smiles = "smiles"
+
+
+class ModelSize(str, Enum):
+    tiny = "tiny"  # seconds on a dozen molecules: smoke tests, demos
+    small = "small"  # VAEConfig.small(): CPU-friendly
+    moses = "moses"  # the MOSES VAE's sizes (VAEConfig defaults)
+
+
+def _vae_config(size: ModelSize):
+    from molgen.vae import VAEConfig
+
+    if size is ModelSize.tiny:
+        return VAEConfig(embedding_dim=32, encoder_hidden=64, decoder_hidden=128,
+                         decoder_layers=1, latent_dim=16)
+    return VAEConfig.small() if size is ModelSize.small else VAEConfig()
+
+
+class Objective(str, Enum):
+    qed = "qed"
+
+
+class EvalFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def _say(text: str) -> None:
+    from rich.markup import escape
+
+    from medgen.cli import out
+
+    out.print(escape(text), soft_wrap=True)
+
+
+def _warn(text: str) -> None:
+    from rich.markup import escape
+
+    from medgen.cli import err
+
+    err.print(f"[yellow]warning:[/yellow] {escape(text)}", soft_wrap=True)
+
+
+def _report_invalid(file) -> None:
+    for line in file.problems()[:20]:
+        _warn(f"skipped {line}")
+    if len(file.invalid) > 20:
+        _warn(f"... and {len(file.invalid) - 20} more invalid molecule(s) in {file.path}")
+
+
+# model folders ----------------------------------------------------------------------------
+def resolve_checkpoint(model: Path) -> Path:
+    """The checkpoint of ``model``: a ``.ckpt`` file, or a run folder from ``mol train``."""
+    if model.is_file():
+        return model
+    if not model.exists():
+        raise RunError(f"{model}: no such model folder or checkpoint; train one with "
+                       "`medgen mol train --out DIR`")
+    for candidate in (model / "checkpoints" / "last.ckpt", model / "last.ckpt",
+                      model / "model.ckpt"):
+        if candidate.is_file():
+            return candidate
+    raise RunError(f"{model}: no checkpoint inside (looked for checkpoints/last.ckpt); "
+                   "is this a folder written by `medgen mol train`?")
+
+
+def load_model(model: Path):
+    from molgen.task import MolVAETask
+
+    path = resolve_checkpoint(model)
+    try:
+        task = MolVAETask.load_from_checkpoint(path, map_location="cpu")
+    except (RuntimeError, KeyError, ValueError, TypeError, EOFError) as e:
+        raise RunError(f"{path}: not a molecule VAE checkpoint ({type(e).__name__}: {e})") from e
+    return task.eval()
+
+
+def _training_set(model: Path) -> set[str] | None:
+    folder = model if model.is_dir() else model.parent.parent
+    path = folder / TRAIN_SMILES
+    return set(path.read_text().split()) if path.is_file() else None
+
+
+# train ------------------------------------------------------------------------------------
+@mol_app.command("train")
+def mol_train(
+    smiles: Annotated[Path | None, typer.Option(
+        "--smiles", help="SMILES/CSV/SDF file of training molecules")] = None,
+    moses: Annotated[int | None, typer.Option(
+        "--moses", min=10, help="Train on N molecules of a seeded sample of MOSES train")] = None,
+    epochs: Annotated[int, typer.Option(min=1)] = 20,
+    max_time: Annotated[float | None, typer.Option(
+        "--max-time", min=1, help="Wall-clock budget in seconds")] = 600,
+    out_dir: Annotated[Path, typer.Option("--out", help="Run folder for the model")] = Path(
+        "runs/mol"),
+    tokenizer: Annotated[TokenizerKind, typer.Option()] = TokenizerKind.selfies,
+    size: Annotated[ModelSize, typer.Option(help="Model size")] = ModelSize.small,
+    batch_size: Annotated[int, typer.Option(min=1)] = 256,
+    lr: Annotated[float, typer.Option(min=1e-6, help="Adam learning rate")] = 3e-4,
+    seed: Annotated[int, typer.Option()] = 0,
+    skip_invalid: Annotated[bool, typer.Option(
+        "--skip-invalid/--strict", help="Skip invalid molecules (listed with file:line) or "
+        "refuse the file")] = True,
+) -> None:
+    """Train the SELFIES (or SMILES) VAE on a file or on MOSES, small CPU-friendly sizes."""
+    import random
+
+    from molgen.data import read_smiles_file
+    from molgen.task import MolVAETask, MolVAETaskConfig, token_loaders
+    from molgen.tokenizers import fit_tokenizer
+    from training import seed_everything
+    from training.config import TrainConfig
+    from training.engine import fit
+
+    if (smiles is None) == (moses is None):
+        raise RunError("give exactly one of --smiles FILE or --moses N")
+    if smiles is not None:
+        file = read_smiles_file(smiles, on_invalid="skip" if skip_invalid else "raise")
+        _report_invalid(file)
+        corpus = list(dict.fromkeys(file.smiles))
+    else:
+        from molgen.moses_data import moses_smiles
+
+        train = moses_smiles("train")
+        corpus = random.Random(seed).sample(train, min(moses, len(train)))
+    seed_everything(seed)
+    config = MolVAETaskConfig(model=_vae_config(size), lr=lr,
+                              kl_warmup_steps=max(1, epochs * max(1, len(corpus) // batch_size)))
+    try:
+        task = MolVAETask(config, fit_tokenizer(tokenizer.value, corpus))
+        val_fraction = 0.05 if len(corpus) >= 100 else 0.0
+        train_loader, val_loader = token_loaders(task.tokenizer, corpus, batch_size=batch_size,
+                                                 val_fraction=val_fraction, seed=seed,
+                                                 max_length=task.config.max_length)
+        out_dir = out_dir.resolve()
+        run = TrainConfig(max_epochs=epochs, max_time_s=max_time, seed=seed,
+                          accelerator="cpu", devices=1, log_dir=str(out_dir.parent),
+                          run_name=out_dir.name, progress_bar=False, num_sanity_val_steps=0,
+                          log_every_n_steps=1, gradient_clip_val=50.0)
+    except ValueError as e:
+        raise RunError(f"cannot train: {e}") from e
+    result = fit(task, train_loader, run, val=val_loader)
+    (out_dir / TRAIN_SMILES).write_text("\n".join(corpus) + "\n")
+    loss = result.metrics.get("train_loss")
+    _say(f"trained on {len(corpus)} molecules ({tokenizer.value}) for {result.epochs} epochs"
+         + (f", train loss {loss:.3f}" if loss is not None else ""))
+    _say(f"model: {result.last_checkpoint}")
+
+
+# generate ---------------------------------------------------------------------------------
+@mol_app.command("generate")
+def mol_generate(
+    n: Annotated[int, typer.Option("-n", "--n", min=1, help="Molecules to sample (per seed "
+                                   "with --seed-smiles)")],
+    model: Annotated[Path, typer.Option(help="Run folder of `mol train` or a .ckpt file")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for candidates.csv/.sdf")],
+    seed_smiles: Annotated[list[str] | None, typer.Option(
+        "--seed-smiles", help="Sample analogues around this molecule (repeatable)")] = None,
+    optimise: Annotated[Objective | None, typer.Option(
+        help="Latent optimisation of this property around each seed (SA <= 4, "
+        "Tanimoto >= 0.4)")] = None,
+    temperature: Annotated[float, typer.Option(min=0.0)] = 1.0,
+    conformers: Annotated[bool, typer.Option(
+        help="3D conformers in the SDF (ETKDG + MMFF)")] = False,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Sample molecules and write candidates.csv and candidates.sdf (valid, de-duplicated,
+    with properties and filter flags)."""
+    import pandas as pd
+
+    from molgen.errors import InvalidMolecule
+    from molgen.export import candidate_table, write_csv, write_sdf
+    from molgen.generate import (
+        LatentOptimisationConfig,
+        fit_property_head,
+        optimise_latent,
+        sample_analogues,
+        sample_prior,
+    )
+
+    if optimise is not None and not seed_smiles:
+        raise RunError("--optimise needs at least one --seed-smiles to optimise around")
+    task = load_model(model)
+    training = _training_set(model)
+    run_id = f"{resolve_checkpoint(model)}#seed={seed}"
+    try:
+        if optimise is not None:
+            if not training:
+                raise RunError(f"--optimise needs the training molecules ({TRAIN_SMILES}) "
+                               "next to the model to fit its property head")
+            head = fit_property_head(task, sorted(training), properties=(optimise.value, "sa"),
+                                     seed=seed)
+            frames = []
+            for s in seed_smiles or []:
+                res = optimise_latent(task, head, s, LatentOptimisationConfig(
+                    maximise=optimise.value, n_starts=max(1, min(n, 64))), seed=seed)
+                frames.append(res.candidates.head(n).assign(seed=res.seed))
+            found = pd.concat(frames, ignore_index=True)
+            smiles = found["smiles"].tolist()
+            extra = pd.DataFrame({"method": f"optimise_{optimise.value}",
+                                  "seed_smiles": found["seed"],
+                                  "seed_tanimoto": found["tanimoto"]})
+        elif seed_smiles:
+            found = sample_analogues(task, seed_smiles, n_samples=n, temperature=temperature,
+                                     seed=seed)
+            smiles = found["smiles"].tolist()
+            extra = pd.DataFrame({"method": "analogue", "seed_smiles": found["seed"],
+                                  "seed_tanimoto": found["tanimoto"]})
+        else:
+            smiles = sample_prior(task, n, temperature=temperature, seed=seed)
+            extra = pd.DataFrame({"method": ["prior"] * len(smiles)})
+    except InvalidMolecule as e:
+        raise RunError(f"--seed-smiles: {e}") from e
+    extra["run_id"] = run_id
+    table = candidate_table(smiles, extra.reset_index(drop=True), training=training)
+    if table.empty:
+        raise RunError(f"no valid molecule among {len(smiles)} generated; try another seed, "
+                       "a lower --temperature or a better-trained model")
+    csv_path = write_csv(table, out_dir / CANDIDATES_CSV)
+    sdf_path = write_sdf(table, out_dir / CANDIDATES_SDF, conformers=conformers, seed=seed)
+    valid = sum(s is not None for s in smiles)
+    _say(f"{len(table)} unique valid molecules from {len(smiles)} generated ({valid} valid); "
+         f"{int(table['passes_filters'].sum())} pass Lipinski, Veber and PAINS")
+    _say(f"wrote {csv_path} and {sdf_path}")
+
+
+# evaluate ---------------------------------------------------------------------------------
+@mol_app.command("evaluate")
+def mol_evaluate(
+    file: Annotated[Path, typer.Argument(help="SMILES (.smi/.txt), CSV/TSV or SDF file")],
+    fmt: Annotated[EvalFormat, typer.Option("--format")] = EvalFormat.table,
+    fcd: Annotated[bool, typer.Option("--fcd/--no-fcd", help="FCD (slow on a CPU)")] = True,
+    train: Annotated[Path | None, typer.Option(
+        help="Training molecules for Novelty (default: MOSES train)")] = None,
+    skip_invalid: Annotated[bool, typer.Option(
+        "--skip-invalid/--strict", help="Count invalid molecules as invalid (listed with "
+        "file:line) or refuse the file")] = True,
+) -> None:
+    """The MOSES metrics of the molecules in FILE."""
+    from molgen.data import read_smiles_file
+    from molgen.metrics import moses_metrics
+
+    data = read_smiles_file(file, on_invalid="skip" if skip_invalid else "raise")
+    _report_invalid(data)
+    train_set = None
+    if train is not None:
+        train_set = set(read_smiles_file(train).smiles)
+    # invalid entries stay in so that Valid counts them; they cannot parse again
+    generated = data.smiles + [r.text for r in data.invalid]
+    result = moses_metrics(generated, train=train_set, include_fcd=fcd)
+    if fmt is EvalFormat.json:  # NaN (a metric undefined for this set) as null: strict JSON
+        metrics = {k: None if math.isnan(v) else v for k, v in result.items()}
+        print(json.dumps({"file": str(file), "molecules": len(generated),
+                          "invalid": len(data.invalid), "metrics": metrics}, indent=2))
+        return
+    from medgen.cli import Format, _print_rows
+
+    rows = [{"metric": k, "value": f"{v:.4f}"} for k, v in result.items()]
+    _print_rows(rows, Format.table, title=f"MOSES metrics of {len(generated)} molecules")
+
+
+# link -------------------------------------------------------------------------------------
+@mol_app.command("link")
+def mol_link(
+    candidates: Annotated[Path, typer.Option(help="candidates.csv from `mol generate`")],
+    min_tanimoto: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.4,
+    top_k: Annotated[int, typer.Option(min=1, help="Links per candidate, nearest first")] = 1,
+    run_id: Annotated[str | None, typer.Option(
+        help="Provenance (default: the run_id column, else the file)")] = None,
+) -> None:
+    """Write candidates to Neo4j as Candidate nodes, ANALOG_OF their nearest approved drugs."""
+    import pandas as pd
+
+    from medgen.candidates import link_candidates
+    from medgen.cli import _store
+    from molgen.data import read_smiles_file
+    from molgen.export import candidate_table
+
+    data = read_smiles_file(candidates)  # checks the file; every molecule re-validated
+    _report_invalid(data)
+    extra = None
+    if data.format == "csv":
+        frame = pd.read_csv(candidates, dtype=str, keep_default_na=False)
+        keep = [c for c in ("method", "seed_smiles", "run_id") if c in frame.columns]
+        column = next((c for c in frame.columns if c.strip().lower() == "smiles"), None)
+        if keep and column is not None:
+            by_smiles = frame.drop_duplicates(column).set_index(column)[keep]
+            extra = by_smiles.reindex([r.input for r in data.records]).reset_index(drop=True)
+    table = candidate_table(data.smiles, extra)
+    report = link_candidates(_store(), table, run_id=run_id or str(candidates.resolve()),
+                             min_tanimoto=min_tanimoto, top_k=top_k)
+    _say(f"wrote {report.candidates} Candidate nodes and {report.links} ANALOG_OF links "
+         f"(Tanimoto >= {min_tanimoto}, top {top_k}) against {report.drugs} drugs")
+    if report.skipped_drugs:
+        _warn(f"{len(report.skipped_drugs)} Compound SMILES RDKit refused were left out")

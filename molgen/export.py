@@ -1,0 +1,152 @@
+"""Generated molecules handed to screening: one table, written as CSV and SDF.
+
+:func:`candidate_table` turns raw generator output (canonical SMILES or None)
+into one row per distinct valid molecule: its InChIKey (the identity used in
+the graph), canonical SMILES, the properties of :mod:`molgen.chem` and the
+rule-filter flags. :func:`write_csv` writes it for pandas and spreadsheets;
+:func:`write_sdf` writes it for docking and screening tools, every column as
+an SD tag, optionally with a 3D conformer (ETKDG embedding, MMFF94 minimised).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+from rdkit import Chem
+from rdkit.Chem import AllChem
+
+from molgen import chem
+from molgen.errors import InvalidMolecule
+
+# Columns every candidate table starts with; extra columns (method, seed,
+# tanimoto, run_id, ...) follow in the order given.
+ID_COLUMNS = ("id", "smiles")
+FLAG_COLUMNS = ("lipinski", "veber", "pains", "brenk", "passes_filters")
+
+
+def candidate_table(smiles: Sequence[str | None], extra: pd.DataFrame | None = None,
+                    *, training: set[str] | None = None) -> pd.DataFrame:
+    """One row per distinct valid molecule of ``smiles``, first occurrence kept.
+
+    ``extra`` (same length and order as ``smiles``) adds columns per input,
+    such as the seed a molecule came from. ``training`` (canonical SMILES)
+    adds a ``novel`` column. Invalid entries (None or refused by
+    :func:`molgen.chem.to_mol`) are dropped. Columns: ``id`` (InChIKey),
+    ``smiles`` (canonical), the :data:`molgen.chem.PROPERTY_NAMES`,
+    ``lipinski``/``veber`` (bool), ``pains``/``brenk`` (alert names joined by
+    ``;``, empty when none), ``passes_filters`` (Lipinski, Veber and no PAINS
+    alert), then ``novel`` and ``extra``'s columns.
+    """
+    if extra is not None and len(extra) != len(smiles):
+        raise ValueError(f"extra has {len(extra)} rows for {len(smiles)} molecules")
+    rows: list[dict] = []
+    seen: set[str] = set()
+    for i, text in enumerate(smiles):
+        if text is None:
+            continue
+        try:
+            mol = chem.to_mol(text)
+            key = chem.inchikey(mol)
+        except InvalidMolecule:
+            continue
+        if key in seen:
+            continue
+        seen.add(key)
+        pains, brenk = chem.pains_matches(mol), chem.brenk_matches(mol)
+        lipinski, veber = chem.lipinski(mol), chem.veber(mol)
+        canonical = Chem.MolToSmiles(mol)
+        row = {"id": key, "smiles": canonical, **chem.properties(mol),
+               "lipinski": lipinski, "veber": veber, "pains": ";".join(pains),
+               "brenk": ";".join(brenk), "passes_filters": lipinski and veber and not pains}
+        if training is not None:
+            row["novel"] = canonical not in training
+        if extra is not None:
+            row.update(extra.iloc[i].to_dict())
+        rows.append(row)
+    columns = [*ID_COLUMNS, *chem.PROPERTY_NAMES, *FLAG_COLUMNS]
+    if training is not None:
+        columns.append("novel")
+    if extra is not None:
+        columns += [c for c in extra.columns if c not in columns]
+    return pd.DataFrame.from_records(rows, columns=columns)
+
+
+def write_csv(table: pd.DataFrame, path: str | Path) -> Path:
+    """The table as UTF-8 CSV with a header, no index."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(path, index=False, float_format="%.6g")
+    return path
+
+
+# --------------------------------------------------------------------------
+# SDF
+#
+# NOTE: this is the SDF writer's own RDKit boundary. Molecules are parsed only
+# by molgen.chem.to_mol; what RDKit does here is conformer generation and
+# molfile writing, which chem.py (owned elsewhere) does not offer. If chem
+# gains a conformer helper, use it instead.
+
+
+def embed_3d(mol: Chem.Mol, *, seed: int = 0, mmff_iterations: int = 500) -> Chem.Mol | None:
+    """``mol`` with explicit hydrogens and one 3D conformer, or None if embedding fails.
+
+    ETKDG v3 (Riniker & Landrum 2015, with the small-ring and macrocycle
+    torsions) places the atoms; MMFF94 then minimises. A molecule MMFF has no
+    parameters for keeps its ETKDG geometry (still a sensible starting pose).
+    """
+    with_h = Chem.AddHs(mol)
+    params = AllChem.ETKDGv3()
+    params.randomSeed = seed
+    if AllChem.EmbedMolecule(with_h, params) != 0:
+        params.useRandomCoords = True  # RDKit's documented retry for hard cases
+        if AllChem.EmbedMolecule(with_h, params) != 0:
+            return None
+    if AllChem.MMFFHasAllMoleculeParams(with_h):
+        AllChem.MMFFOptimizeMolecule(with_h, maxIters=mmff_iterations)
+    return with_h
+
+
+def _tag(value) -> str:
+    if isinstance(value, float):
+        return "" if value != value else f"{value:.6g}"  # NaN -> empty tag
+    return "" if value is None else str(value)
+
+
+def write_sdf(table: pd.DataFrame, path: str | Path, *, conformers: bool = False,
+              seed: int = 0) -> Path:
+    """The table as an SD file: one record per row, titled by ``id``, every column a tag.
+
+    Without ``conformers`` the records carry 2D coordinates. With it each
+    molecule gets a 3D conformer by :func:`embed_3d`; the ``conformer`` tag
+    says ``mmff``, ``etkdg`` (no MMFF parameters) or ``2d`` (embedding failed).
+    """
+    if "smiles" not in table.columns:
+        raise ValueError("the table needs a 'smiles' column")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with Chem.SDWriter(str(path)) as writer:
+        for row in table.to_dict("records"):
+            mol = chem.to_mol(row["smiles"])
+            kind = None
+            if conformers:
+                embedded = embed_3d(mol, seed=seed)
+                if embedded is None:
+                    kind = "2d"
+                else:
+                    mol = embedded
+                    kind = "mmff" if AllChem.MMFFHasAllMoleculeParams(mol) else "etkdg"
+            if mol.GetNumConformers() == 0:
+                AllChem.Compute2DCoords(mol)
+            mol.SetProp("_Name", str(row.get("id", "")))
+            for name, value in row.items():
+                mol.SetProp(str(name), _tag(value))
+            if kind is not None:
+                mol.SetProp("conformer", kind)
+            writer.write(mol)
+    return path
+
+
+__all__ = ["candidate_table", "embed_3d", "write_csv", "write_sdf"]

@@ -1,0 +1,186 @@
+"""`medgen mol ...` in-process through ``medgen.cli.main``: train a tiny VAE on a dozen
+drugs, generate candidates (CSV for pandas, SDF for RDKit), MOSES metrics of a file, and
+bad input (empty, binary, invalid lines, missing model) as one line and exit 1.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from rdkit import Chem
+
+from medgen import cli
+from molgen import chem
+
+DRUGS = [
+    "CC(=O)Oc1ccccc1C(=O)O",  # aspirin
+    "Cn1c(=O)c2c(ncn2C)n(C)c1=O",  # caffeine
+    "CC(C)Cc1ccc(cc1)C(C)C(=O)O",  # ibuprofen
+    "CC(=O)Nc1ccc(O)cc1",  # paracetamol
+    "CN1CCC[C@H]1c1cccnc1",  # nicotine
+    "CN1C(=O)CN=C(c2ccccc2)c2cc(Cl)ccc21",  # diazepam
+    "CC(C)NCC(O)COc1cccc2ccccc12",  # propranolol
+    "NC(=O)N1c2ccccc2C=Cc2ccccc21",  # carbamazepine
+    "CN(C)CCCN1c2ccccc2CCc2ccccc21",  # imipramine
+    "O=C(O)c1ccccc1O",  # salicylic acid
+    "CCN(CC)CCNC(=O)c1ccc(N)cc1",  # procainamide
+    "COc1ccc2[nH]cc(CCNC(C)=O)c2c1",  # melatonin
+]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # see tests/molgen/test_vae.one_thread: intra-op threads made tiny steps 10x slower
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def mounted():
+    """The `mol` group is part of the real CLI."""
+    assert any(group.name == "mol" for group in cli.app.registered_groups)
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    try:
+        cli.main(list(args))
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def one_line_error(result: tuple[int, str, str], *fragments: str) -> str:
+    code, _, err = result
+    assert code == 1, result
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert lines[-1].startswith("error:"), err
+    assert len([line for line in lines if line.startswith("error:")]) == 1, err
+    for fragment in fragments:
+        assert fragment in lines[-1], (fragment, lines[-1])
+    return lines[-1]
+
+
+@pytest.fixture(scope="module")
+def drugs_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "drugs.smi"
+    path.write_text("smiles name\n" + "".join(f"{s} drug{i}\n" for i, s in enumerate(DRUGS)))
+    return path
+
+
+@pytest.fixture(scope="module")
+def model_dir(mounted, drugs_file, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "mol"
+    with pytest.raises(SystemExit) as done:
+        cli.main(["mol", "train", "--smiles", str(drugs_file), "--epochs", "80", "--lr", "0.01",
+                  "--size", "tiny", "--out", str(out), "--max-time", "60"])
+    assert done.value.code in (0, None)
+    return out
+
+
+def test_train_writes_a_checkpoint_and_the_training_set(model_dir):
+    assert (model_dir / "checkpoints" / "last.ckpt").is_file()
+    saved = (model_dir / "train_smiles.txt").read_text().split()
+    assert saved == [chem.canonical_smiles(s) for s in DRUGS]
+
+
+def test_generate_writes_csv_and_sdf(model_dir, tmp_path, capsys):
+    out = tmp_path / "gen"
+    code, stdout, err = run(capsys, "mol", "generate", "-n", "60", "--model", str(model_dir),
+                            "--out", str(out), "--temperature", "0.8")
+    assert code == 0, err
+    assert "unique valid molecules" in stdout
+    table = pd.read_csv(out / "candidates.csv", keep_default_na=False)
+    assert 0 < len(table) <= 60
+    assert table["id"].is_unique and table["smiles"].is_unique
+    assert {"qed", "sa", "mw", "lipinski", "pains", "passes_filters", "novel", "method",
+            "run_id"} <= set(table.columns)
+    assert all(chem.canonical_smiles(s) == s for s in table["smiles"])
+    mols = list(Chem.SDMolSupplier(str(out / "candidates.sdf")))
+    assert len(mols) == len(table) and all(m is not None for m in mols)
+    first = mols[0]
+    assert first.GetProp("_Name") == table["id"][0]
+    assert float(first.GetProp("qed")) == pytest.approx(table["qed"][0], rel=1e-4)
+    assert first.GetProp("method") == "prior"
+
+
+def test_generate_analogues_with_conformers(model_dir, tmp_path, capsys):
+    out = tmp_path / "analogues"
+    code, _, err = run(capsys, "mol", "generate", "-n", "20", "--model", str(model_dir),
+                       "--seed-smiles", DRUGS[0], "--conformers", "--out", str(out))
+    assert code == 0, err
+    table = pd.read_csv(out / "candidates.csv")
+    assert set(table["method"]) == {"analogue"}
+    assert set(table["seed_smiles"]) == {chem.canonical_smiles(DRUGS[0])}
+    assert table["seed_tanimoto"].is_monotonic_decreasing
+    mols = list(Chem.SDMolSupplier(str(out / "candidates.sdf"), removeHs=False))
+    assert all(m.GetConformer().Is3D() for m in mols)
+
+
+def test_generate_optimise_qed(model_dir, tmp_path, capsys):
+    out = tmp_path / "opt"
+    result = run(capsys, "mol", "generate", "-n", "8", "--model", str(model_dir),
+                 "--seed-smiles", DRUGS[2], "--optimise", "qed", "--out", str(out))
+    if result[0] == 1:  # a tiny model may find nothing feasible: then one clear line
+        one_line_error(result, "no valid molecule")
+        return
+    table = pd.read_csv(out / "candidates.csv")
+    assert set(table["method"]) == {"optimise_qed"}
+    assert (table["seed_tanimoto"] >= 0.4).all() and (table["sa"] <= 4).all()
+
+
+def test_evaluate_reports_metrics_and_invalid_lines(mounted, tmp_path, drugs_file, capsys):
+    path = tmp_path / "gen.smi"
+    path.write_text("\n".join([*DRUGS[:6], "C1CC", *DRUGS[6:], "CC(C)(C)(C)(C)C"]) + "\n")
+    code, stdout, err = run(capsys, "mol", "evaluate", str(path), "--no-fcd", "--format",
+                            "json", "--train", str(drugs_file))
+    assert code == 0, err
+    report = json.loads(stdout)
+    metrics = report["metrics"]
+    assert report["invalid"] == 2
+    assert metrics["Valid"] == pytest.approx(12 / 14)
+    assert metrics["Novelty"] == 0.0  # the file holds the training drugs themselves
+    assert "FCD/Test" not in metrics and 0 < metrics["IntDiv"] < 1
+    assert f"{path}:7:" in err and f"{path}:14:" in err
+
+    code, stdout, _ = run(capsys, "mol", "evaluate", str(path), "--no-fcd", "--train",
+                          str(drugs_file))
+    assert code == 0 and "SNN/Test" in stdout
+
+    one_line_error(run(capsys, "mol", "evaluate", str(path), "--strict", "--no-fcd"),
+                   f"{path}:7:", "invalid molecule")
+
+
+def test_bad_input_is_one_line_and_exit_1(mounted, tmp_path, capsys):
+    empty = tmp_path / "empty.smi"
+    empty.write_text("")
+    one_line_error(run(capsys, "mol", "evaluate", str(empty)), "empty file")
+    binary = tmp_path / "blob.smi"
+    binary.write_bytes(b"CCO\n\x00\x01\x02\xff\n")
+    one_line_error(run(capsys, "mol", "evaluate", str(binary)), f"{binary}:2:", "binary")
+    one_line_error(run(capsys, "mol", "train", "--smiles", str(empty), "--out",
+                       str(tmp_path / "m")), "empty file")
+    one_line_error(run(capsys, "mol", "train", "--out", str(tmp_path / "m")),
+                   "exactly one of --smiles")
+    missing = tmp_path / "nope"
+    one_line_error(run(capsys, "mol", "generate", "-n", "5", "--model", str(missing),
+                       "--out", str(tmp_path / "o")), str(missing), "no such model")
+    (tmp_path / "notrun").mkdir()
+    one_line_error(run(capsys, "mol", "generate", "-n", "5", "--model",
+                       str(tmp_path / "notrun"), "--out", str(tmp_path / "o")), "no checkpoint")
+
+
+def test_generate_rejects_bad_seed_and_optimise_without_seed(model_dir, tmp_path, capsys):
+    one_line_error(run(capsys, "mol", "generate", "-n", "5", "--model", str(model_dir),
+                       "--seed-smiles", "C1CC", "--out", str(tmp_path)), "--seed-smiles")
+    one_line_error(run(capsys, "mol", "generate", "-n", "5", "--model", str(model_dir),
+                       "--optimise", "qed", "--out", str(tmp_path)), "--seed-smiles")
