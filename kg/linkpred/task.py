@@ -192,6 +192,18 @@ class LinkPredictionTask(L.LightningModule):
                                           None if allowed is None else allowed[rel])
         assert self.sampler is not None
         negatives = self.sampler(triples, c.num_negatives)  # (B, k, 3)
+        loss = self._sampled_loss(emb, triples, negatives)
+        if self.model.config.reciprocal:
+            # head queries are answered by the inverse relations: train them on (t, r+R, h)
+            # with the same negatives read backwards (each is still a false triple)
+            flip = torch.tensor([2, 1, 0], device=triples.device)
+            shift = torch.tensor([0, self.num_relations, 0], device=triples.device)
+            loss = 0.5 * (loss + self._sampled_loss(emb, triples[:, flip] + shift,
+                                                    negatives[..., flip] + shift))
+        return loss
+
+    def _sampled_loss(self, emb: Embeddings, triples: Tensor, negatives: Tensor) -> Tensor:
+        c = self.config
         pos = self.model.score(emb, *triples.unbind(1))  # (B,)
         neg = self.model.score(emb, *negatives.reshape(-1, 3).unbind(1)).view_as(
             negatives[..., 0])  # (B, k)

@@ -85,7 +85,7 @@ class LinkPredictor(nn.Module):
         return Embeddings(encoded.nodes, relations)
 
     def score(self, emb: Embeddings, h: Tensor, r: Tensor, t: Tensor) -> Tensor:
-        """Scores of triples (B,), (B,), (B,) with r in [0, R) -> (B,)."""
+        """Scores of triples (B,), (B,), (B,) -> (B,); r in [0, 2R) with reciprocal relations."""
         return self.decoder.score(emb.nodes[h], emb.relations[r], emb.nodes[t])
 
     def score_queries(self, emb: Embeddings, anchor: Tensor, rel: Tensor) -> Tensor:

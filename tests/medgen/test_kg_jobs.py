@@ -53,7 +53,6 @@ def test_defaults_and_file_and_options_take_precedence_in_that_order(tmp_path):
     ({"train": {"log_dir": "x"}}, "set by the job itself"),
     ({"split": {"holdout": "some"}}, "split.holdout"),
     ({"top_k": 0}, "top_k must be >= 1"),
-    ({"model": {"loss": "bce", "reciprocal": True}}, "model.reciprocal needs the 1-N loss"),
     ([1, 2], "must hold a mapping"),
 ])
 def test_bad_config_files_name_the_problem(tmp_path, content, fragment):
