@@ -608,33 +608,3 @@ def moses_metrics(
     result["Novelty"] = novelty(canonical, train)
     clock.lap("Novelty")
     return result
-
-    canonical = [r.canonical for r in records]
-    result["Unique@1k"] = fraction_unique(canonical, 1000)
-    result["Unique@10k"] = fraction_unique(canonical, 10_000)
-    fps = fingerprint_matrix([r.fingerprint for r in records])
-    frag = Counter(fragment for r in records for fragment in r.fragments)
-    scaf = Counter(r.scaffold for r in records if r.scaffold is not None)
-    gen_fcd = None
-    if include_fcd and len(records) >= 2:
-        gen_fcd = gaussian_stats(chemnet_activations(canonical, device=device))
-    for split, suffix in _REFERENCES:
-        reference = _reference(split, folder)
-        if gen_fcd is not None:
-            result[f"FCD/{suffix}"] = frechet_distance(
-                reference.fcd_mu, reference.fcd_sigma, *gen_fcd
-            )
-        snn = nearest_neighbour_similarity(fps, reference.fingerprints, device=device)
-        result[f"SNN/{suffix}"] = float(snn.mean(dtype=np.float64))
-        result[f"Frag/{suffix}"] = cosine_similarity(frag, reference.frag)
-        result[f"Scaf/{suffix}"] = cosine_similarity(scaf, reference.scaf)
-    mean, mean_sq = internal_similarity(fps)
-    result["IntDiv"] = float(1 - mean.mean())
-    result["IntDiv2"] = float(1 - np.sqrt(mean_sq).mean())
-    result["Filters"] = sum(r.passes_filters for r in records) / len(records)
-    if train is None:
-        train = moses_smiles("train", canonical=True, n_jobs=n_jobs, cache=folder)
-    if not isinstance(train, set | frozenset):
-        train = set(train)  # membership tests against a list would be O(n) each
-    result["Novelty"] = novelty(canonical, train)
-    return result

@@ -24,22 +24,10 @@ from molgen.tokenizers import BOS, EOS, PAD, UNK, fit_tokenizer
 from molgen.vae import VAE, VAEConfig, draw_tokens
 from training import TrainConfig, fit, seed_everything
 
+from .drugs import DRUGS
+
 pytestmark = pytest.mark.filterwarnings("ignore:.*does not have many workers:UserWarning")
 
-DRUGS = [
-    "CC(=O)Oc1ccccc1C(=O)O",  # aspirin
-    "Cn1c(=O)c2c(ncn2C)n(C)c1=O",  # caffeine
-    "CC(C)Cc1ccc(cc1)C(C)C(=O)O",  # ibuprofen
-    "CC(=O)Nc1ccc(O)cc1",  # paracetamol
-    "CN1CCC[C@H]1c1cccnc1",  # nicotine
-    "CN1C(=O)CN=C(c2ccccc2)c2cc(Cl)ccc21",  # diazepam
-    "CC(C)NCC(O)COc1cccc2ccccc12",  # propranolol
-    "NC(=O)N1c2ccccc2C=Cc2ccccc21",  # carbamazepine
-    "CN(C)CCCN1c2ccccc2CCc2ccccc21",  # imipramine
-    "O=C(O)c1ccccc1O",  # salicylic acid
-    "CCN(CC)CCNC(=O)c1ccc(N)cc1",  # procainamide
-    "COc1ccc2[nH]cc(CCNC(C)=O)c2c1",  # melatonin
-]
 TINY = VAEConfig(embedding_dim=32, encoder_hidden=64, decoder_hidden=128, decoder_layers=1,
                  latent_dim=16)
 
