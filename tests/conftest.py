@@ -72,3 +72,15 @@ def store(neo4j_server) -> GraphStore:
     s = GraphStore(neo4j_server.driver)
     s.clear()
     return s
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny tensors run fastest on one thread: OpenMP's start-up and barriers cost more
+    than the work, and on a busy 2-core machine (CI beside other jobs) ten times more."""
+    import torch  # here, not at the top: most Neo4j-only tests never need it
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
