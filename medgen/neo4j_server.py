@@ -216,19 +216,21 @@ db.tx_log.rotation.retention_policy=1 files
 """
         (self.conf_dir / "neo4j.conf").write_text(conf)
         if not self.password_file.exists():
-            password = secrets.token_urlsafe(18)
+            # hex: a url-safe token may start with '-', which neo4j-admin reads as an option
+            password = secrets.token_hex(18)
             # the admin tool sets the initial password only before the first start
-            self._admin(["dbms", "set-initial-password", password])
+            self._admin("dbms set-initial-password", ["dbms", "set-initial-password", password])
             fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:
                 fh.write(password + "\n")
 
-    def _admin(self, args: list[str]) -> subprocess.CompletedProcess:
+    def _admin(self, what: str, args: list[str]) -> subprocess.CompletedProcess:
+        """Run neo4j-admin; ``what`` names the command in errors (``args`` may hold secrets)."""
         cmd = [_java(), "-Xmx1g", "-cp", self._classpath(), ADMIN_TOOL, *args]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=self._env())
         if proc.returncode != 0:
             out = (proc.stdout + proc.stderr).strip()
-            raise ServerError(f"neo4j-admin {' '.join(args[:3])} failed:\n{out[-3000:]}")
+            raise ServerError(f"neo4j-admin {what} failed:\n{out[-3000:]}")
         return proc
 
     def start(self, timeout: float = 180.0) -> ServerStatus:
@@ -303,4 +305,4 @@ db.tx_log.rotation.retention_policy=1 files
                 "--threads=2"]
         args += [f"--nodes={label}={path}" for label, path in nodes]
         args += [f"--relationships={rtype}={path}" for rtype, path in relationships]
-        return self._admin(args).stdout
+        return self._admin("database import full", args).stdout
