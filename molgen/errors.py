@@ -9,6 +9,12 @@ from training.errors import MedgenError
 _SHOWN_CHARS = 80
 
 
+def _shown(text: str) -> str:
+    if len(text) > _SHOWN_CHARS:
+        return f"{text[:_SHOWN_CHARS]}... ({len(text)} chars)"
+    return text
+
+
 class MolgenError(MedgenError):
     """Base for molecule errors."""
 
@@ -25,10 +31,7 @@ class InvalidMolecule(MolgenError, ValueError):
     def __init__(self, smiles: str, reason: str):
         self.smiles = smiles
         self.reason = reason
-        shown = smiles
-        if len(smiles) > _SHOWN_CHARS:
-            shown = f"{smiles[:_SHOWN_CHARS]}... ({len(smiles)} chars)"
-        super().__init__(f"invalid molecule {shown!r}: {reason}")
+        super().__init__(f"invalid molecule {_shown(smiles)!r}: {reason}")
 
 
 class TokenizationError(MolgenError, ValueError):
@@ -41,10 +44,7 @@ class TokenizationError(MolgenError, ValueError):
     def __init__(self, text: str, reason: str):
         self.text = text
         self.reason = reason
-        shown = text
-        if len(text) > _SHOWN_CHARS:
-            shown = f"{text[:_SHOWN_CHARS]}... ({len(text)} chars)"
-        super().__init__(f"cannot tokenize {shown!r}: {reason}")
+        super().__init__(f"cannot tokenize {_shown(text)!r}: {reason}")
 
 
 class MoleculeFileError(MolgenError, ValueError):
