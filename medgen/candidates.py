@@ -4,7 +4,8 @@ Composed here because ``molgen`` (molecules) and ``kg`` (the graph) do not
 import each other. Each candidate becomes a ``Candidate`` node keyed by its
 InChIKey, with its canonical SMILES, properties, filter flags and the run it
 came from; it is joined by ``ANALOG_OF {tanimoto, rank}`` to the ``Compound``
-nodes most similar to it (Morgan r=2 fingerprints, Tanimoto), the best
+nodes most similar to it (Tanimoto on :func:`molgen.chem.morgan_fingerprint`,
+the project's one fingerprint, MOSES's Morgan r=2 1024 bits), the best
 ``top_k`` among those at or above ``min_tanimoto``. Writes go through
 :meth:`kg.store.GraphStore.write`, so they are batched, idempotent (MERGE on
 the key) and limited to the schema's labels and types.
@@ -27,8 +28,8 @@ import pandas as pd
 from kg.store import GraphStore, WriteReport
 from kg.tables import EdgeTable, GraphTables, NodeTable, Provenance, with_provenance
 from medgen.errors import RunError
+from molgen import chem
 from molgen.errors import InvalidMolecule
-from molgen.metrics import fingerprints
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ CANDIDATES_WITH_DRUGS = (
     "r.tanimoto AS tanimoto ORDER BY c.id, r.rank"
 )
 SOURCE = "medgen mol generate"
+_BLOCK = 4096  # candidates per similarity block: 4096 x 4000 drugs x 4 bytes = 66 MB
 
 
 @dataclass
@@ -54,23 +56,15 @@ class LinkReport:
     written: WriteReport = field(default_factory=WriteReport)
 
 
-def _tanimoto_matrix(a, b) -> np.ndarray:
-    """(len(a), len(b)) Tanimoto of two 0/1 CSR fingerprint matrices."""
-    inter = (a.astype(np.int32) @ b.astype(np.int32).T).toarray().astype(np.float32)
-    pa = np.diff(a.indptr).astype(np.float32)[:, None]
-    pb = np.diff(b.indptr).astype(np.float32)[None, :]
-    union = pa + pb - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-
-
 def nearest_drugs(candidates: Sequence[str], drugs: pd.DataFrame, *, min_tanimoto: float = 0.4,
                   top_k: int = 1) -> pd.DataFrame:
     """For each candidate SMILES, its ``top_k`` most similar drugs at >= ``min_tanimoto``.
 
     ``drugs`` has ``id`` and ``smiles`` columns (valid SMILES). Returns
     ``start`` (candidate index), ``end`` (drug id), ``tanimoto``, ``rank``
-    (1 = nearest). Fingerprints are the MOSES Morgan ones (r=2, 1024 bits) of
-    :func:`molgen.metrics.fingerprints`.
+    (1 = nearest), from :func:`molgen.chem.tanimoto_matrix`, computed
+    ``_BLOCK`` candidates at a time so that memory stays bounded for large
+    candidate sets.
     """
     if not 0 <= min_tanimoto <= 1 or top_k < 1:
         raise ValueError(f"need 0 <= min_tanimoto <= 1 and top_k >= 1, got {min_tanimoto}, "
@@ -78,21 +72,23 @@ def nearest_drugs(candidates: Sequence[str], drugs: pd.DataFrame, *, min_tanimot
     columns = ["start", "end", "tanimoto", "rank"]
     if not len(candidates) or drugs.empty:
         return pd.DataFrame(columns=columns)
-    sim = _tanimoto_matrix(fingerprints(candidates), fingerprints(drugs["smiles"]))
-    k = min(top_k, sim.shape[1])
-    order = np.argsort(-sim, axis=1, kind="stable")[:, :k]  # (candidates, k)
-    best = np.take_along_axis(sim, order, axis=1)
-    rows, ranks = np.nonzero(best >= min_tanimoto)
+    drug_mols = [chem.to_mol(s) for s in drugs["smiles"]]
     ids = drugs["id"].to_numpy()
-    return pd.DataFrame({"start": rows, "end": ids[order[rows, ranks]],
-                         "tanimoto": best[rows, ranks].astype(float), "rank": ranks + 1},
-                        columns=columns)
+    k = min(top_k, len(drug_mols))
+    frames = []
+    for lo in range(0, len(candidates), _BLOCK):
+        sim = chem.tanimoto_matrix(candidates[lo:lo + _BLOCK], drug_mols)  # (block, drugs)
+        order = np.argsort(-sim, axis=1, kind="stable")[:, :k]  # (block, k)
+        best = np.take_along_axis(sim, order, axis=1)
+        rows, ranks = np.nonzero(best >= min_tanimoto)
+        frames.append(pd.DataFrame({"start": rows + lo, "end": ids[order[rows, ranks]],
+                                    "tanimoto": best[rows, ranks].astype(float),
+                                    "rank": ranks + 1}, columns=columns))
+    return pd.concat(frames, ignore_index=True)
 
 
 def read_drugs(store: GraphStore) -> tuple[pd.DataFrame, list[str]]:
     """Compound nodes with a SMILES RDKit accepts, and the ids of those it refuses."""
-    from molgen import chem
-
     rows = store.run_read(DRUG_SMILES)
     good, bad = [], []
     for r in rows:

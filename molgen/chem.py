@@ -1,11 +1,15 @@
 """The RDKit boundary: the one module in medgen where RDKit parses molecules.
 
 Everything else in the project (tokenisers, the VAE, MOSES metrics,
-generation, export) goes through :func:`to_mol` or the helpers built on it,
+generation, export) goes through :func:`to_mol` (SMILES) or
+:func:`mol_from_molblock` (molfile/SDF records) or the helpers built on them,
 so there is a single definition of "valid molecule" and a single place where
 RDKit's log is captured. RDKit reports parse failures only by returning
-``None`` and writing to its own log; :func:`to_mol` captures that text and
-raises :class:`~molgen.errors.InvalidMolecule` carrying it.
+``None`` and writing to its own log; both parsers capture that text and raise
+:class:`~molgen.errors.InvalidMolecule` carrying it.
+
+The project's one molecular fingerprint (:func:`morgan_fingerprint`) lives
+here too, so that every Tanimoto similarity medgen reports is on one scale.
 """
 
 from __future__ import annotations
@@ -13,16 +17,18 @@ from __future__ import annotations
 import functools
 import importlib.util
 import re
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Literal
 
+import numpy as np
 import pandas as pd
-from rdkit import Chem, RDConfig, rdBase
-from rdkit.Chem import QED, Crippen, Descriptors, rdMolDescriptors
+import scipy.sparse as sp
+from rdkit import Chem, DataStructs, RDConfig, rdBase
+from rdkit.Chem import QED, Crippen, Descriptors, rdFingerprintGenerator, rdMolDescriptors
 from rdkit.Chem.FilterCatalog import FilterCatalog, FilterCatalogParams
 from rdkit.Chem.MolStandardize import rdMolStandardize
 
@@ -121,6 +127,36 @@ def is_valid(smiles: str) -> bool:
     except InvalidMolecule:
         return False
     return True
+
+
+def mol_from_molblock(block: str) -> Chem.Mol:
+    """Parse and sanitise one molfile block (an SDF record without its ``$$$$`` line).
+
+    The molfile counterpart of :func:`to_mol`: raises :class:`InvalidMolecule`
+    whose ``smiles`` is the block as given and whose ``reason`` is RDKit's log
+    text (a C++ stack trace RDKit appends to invariant violations is cut off).
+    A block without atoms parses to an empty molecule, which callers refuse
+    when they canonicalise it (:func:`to_mol` refuses an empty SMILES).
+    """
+    if not isinstance(block, str):
+        raise TypeError(f"molfile block must be str, got {type(block).__name__}")
+    with _rdkit_log() as log:
+        mol = Chem.MolFromMolBlock(block, sanitize=True)
+    if mol is None:
+        raise InvalidMolecule(block, _without_trace(
+            log.reason("RDKit could not parse the molfile block")))
+    return mol
+
+
+def _without_trace(reason: str) -> str:
+    """RDKit's invariant violations carry a C++ stack trace; keep the lines before it."""
+    kept = []
+    for line in reason.splitlines():
+        if line.startswith(("Violation occurred", "Stacktrace:")):
+            break
+        if line.strip().strip("*-"):
+            kept.append(line.strip())
+    return "; ".join(kept) or reason
 
 
 def canonical_smiles(smiles_or_mol: MolLike) -> str:
@@ -229,9 +265,14 @@ _COUNT_PROPERTIES = ("hbd", "hba", "rotatable_bonds")
 
 
 def properties(mol: MolLike) -> dict[str, float | int]:
-    """Drug-likeness descriptors keyed by :data:`PROPERTY_NAMES`."""
+    """Drug-likeness descriptors keyed by :data:`PROPERTY_NAMES`.
+
+    RDKit's log is captured: QED's ``RemoveHs`` warns about lone hydrogens
+    (``[H+]``), which would otherwise reach stderr once per molecule.
+    """
     mol = _as_mol(mol)
-    return {name: fn(mol) for name, fn in _DESCRIPTORS.items()}
+    with _rdkit_log():
+        return {name: fn(mol) for name, fn in _DESCRIPTORS.items()}
 
 
 def properties_table(
@@ -311,6 +352,75 @@ def pains_matches(mol: MolLike) -> list[str]:
 def brenk_matches(mol: MolLike) -> list[str]:
     """Names of Brenk unwanted-substructure alerts, e.g. ``"nitro_group"``."""
     return _catalog_matches(mol, FilterCatalogParams.FilterCatalogs.BRENK)
+
+
+# --------------------------------------------------------------------------
+# Fingerprints and similarity
+#
+# One fingerprint for the whole project: Morgan, radius 2, 1024 bits, which is
+# MOSES's definition (GetMorganFingerprintAsBitVect(mol, 2, nBits=1024) in its
+# SNN and IntDiv). The MOSES metrics must use exactly that to be comparable
+# with the published table, and everything else that reports a Tanimoto
+# similarity uses the same bits: analogue ranking and the latent
+# optimisation's similarity constraint (molgen.generate), and the ANALOG_OF
+# links to approved drugs (medgen.candidates). A candidate's similarity to its
+# seed, to its nearest drug and to the MOSES test set are then on one scale.
+# (generate once used 2048 bits; the same pair of molecules then had two
+# Tanimoto values, 1024 bits reading slightly higher because more
+# substructures share a bit.)
+
+MORGAN_RADIUS = 2
+MORGAN_BITS = 1024
+
+
+@functools.cache
+def _morgan_generator() -> rdFingerprintGenerator.FingerprintGenerator64:
+    # Same bits as MOSES's fingerprints: checked bit for bit against the
+    # fingerprints stored in its test_stats.npz (tests/molgen/test_metrics.py).
+    return rdFingerprintGenerator.GetMorganGenerator(radius=MORGAN_RADIUS, fpSize=MORGAN_BITS)
+
+
+def morgan_fingerprint(mol: MolLike) -> DataStructs.ExplicitBitVect:
+    """The project's fingerprint (Morgan r=2, 1024 bits) as an RDKit bit vector."""
+    return _morgan_generator().GetFingerprint(_as_mol(mol))
+
+
+def morgan_bits(mol: MolLike) -> np.ndarray:
+    """Indices of the set bits of :func:`morgan_fingerprint`, uint16."""
+    return np.fromiter(morgan_fingerprint(mol).GetOnBits(), dtype=np.uint16)
+
+
+def fingerprint_matrix(bits: Sequence[np.ndarray], n_bits: int = MORGAN_BITS) -> sp.csr_matrix:
+    """(n_molecules, n_bits) uint8 0/1 CSR matrix from per-molecule set-bit indices."""
+    lengths = np.fromiter((len(b) for b in bits), dtype=np.int64, count=len(bits))
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    indices = np.concatenate(bits).astype(np.int32) if len(bits) else np.zeros(0, np.int32)
+    data = np.ones(len(indices), dtype=np.uint8)
+    return sp.csr_matrix((data, indices, indptr), shape=(len(bits), n_bits))
+
+
+def morgan_matrix(mols: Iterable[MolLike]) -> sp.csr_matrix:
+    """:func:`morgan_fingerprint` of each molecule as the rows of a 0/1 CSR matrix."""
+    return fingerprint_matrix([morgan_bits(m) for m in mols])
+
+
+def tanimoto_matrix(a: Iterable[MolLike], b: Iterable[MolLike]) -> np.ndarray:
+    """(len(a), len(b)) float32 Tanimoto similarities on :func:`morgan_fingerprint`.
+
+    One sparse product of the two fingerprint matrices gives every
+    intersection count (a fingerprint sets ~40 of 1024 bits). Two empty
+    fingerprints (only an empty molecule has one) score 0, as in RDKit.
+    """
+    fa, fb = morgan_matrix(a), morgan_matrix(b)
+    inter = (fa.astype(np.int32) @ fb.astype(np.int32).T).toarray().astype(np.float32)
+    union = (np.diff(fa.indptr).astype(np.float32)[:, None]
+             + np.diff(fb.indptr).astype(np.float32)[None, :] - inter)
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def tanimoto(reference: MolLike, others: Sequence[MolLike]) -> np.ndarray:
+    """(len(others),) Tanimoto similarity of each of ``others`` to ``reference``."""
+    return tanimoto_matrix([reference], others)[0]
 
 
 # --------------------------------------------------------------------------

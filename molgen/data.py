@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal
 
-from rdkit import Chem
-
 from molgen import chem
 from molgen.errors import InvalidMolecule, MoleculeFileError
 
@@ -282,34 +280,10 @@ def _sdf_entries(lines: Iterator[tuple[int, str]]) -> Iterator[Entry]:
 
 def _sdf_entry(start: int, block: list[str]) -> Entry:
     name = block[0].strip() if block else ""
-    mol, reason = _mol_from_molblock("".join(block))
-    if mol is None:
-        return start, f"<SDF record {name or start}>", name or None, reason
-    return start, Chem.MolToSmiles(mol), name or None, None
-
-
-def _mol_from_molblock(block: str) -> tuple[Chem.Mol | None, str]:
-    """RDKit's parse of one molfile block, or None and RDKit's reason.
-
-    NOTE for molgen.chem's owner: this is the one RDKit parse outside
-    chem.py (chem has no molblock reader). It uses chem's log capture so it
-    stays on the same boundary, and the SMILES it yields is checked by
-    chem.canonical_smiles; it belongs in chem as ``mol_from_molblock``.
-    """
-    with chem._rdkit_log() as captured:  # noqa: SLF001 - same boundary, see the note above
-        mol = Chem.MolFromMolBlock(block, sanitize=True)
-    if mol is None:
-        return None, _without_trace(captured.reason("RDKit could not parse the molfile block"))
-    return mol, ""
-
-
-def _without_trace(reason: str) -> str:
-    """RDKit's invariant violations carry a C++ stack trace; keep the lines before it."""
-    kept = []
-    for line in reason.splitlines():
-        if line.startswith(("Violation occurred", "Stacktrace:")):
-            break
-        if line.strip().strip("*-"):
-            kept.append(line.strip())
-    return "; ".join(kept) or reason
-
+    try:
+        mol = chem.mol_from_molblock("".join(block))
+    except InvalidMolecule as err:
+        return start, f"<SDF record {name or start}>", name or None, err.reason
+    # Its SMILES is then checked by chem.to_mol like any other input (an
+    # atom-less record spells "" and is refused as an empty SMILES).
+    return start, chem.canonical_smiles(mol), name or None, None

@@ -2,7 +2,9 @@
 
 - :func:`sample_prior`: z ~ N(0, I), decoded in large batches, temperature-scaled.
 - :func:`sample_analogues`: encode seed molecules, perturb their latent means,
-  decode, and rank what comes out by Tanimoto similarity to each seed.
+  decode, and rank what comes out by Tanimoto similarity to each seed
+  (:func:`molgen.chem.tanimoto`: the project's one fingerprint, MOSES's
+  Morgan r=2 1024 bits, so these values compare with SNN and ANALOG_OF).
 - :func:`fit_property_head` + :func:`optimise_latent`: a small MLP learns QED
   and SA from latent vectors; gradient ascent in latent space then raises the
   predicted QED around a seed while penalising predicted SA above a limit and
@@ -21,8 +23,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import torch
-from rdkit import DataStructs
-from rdkit.Chem import rdFingerprintGenerator
 from torch import nn
 
 from molgen import chem
@@ -57,26 +57,6 @@ def sample_prior(task: MolVAETask, n: int, *, temperature: float = 1.0, batch_si
                           max_length=max_length, generator=generator)
         result.extend(canonical_or_none(raw))
     return result
-
-
-# --------------------------------------------------------------------------
-# Similarity
-
-# NOTE for molgen.chem's owner: chem has no fingerprint helper yet. These
-# are RDKit calls on molecules that chem.to_mol already parsed (no SMILES
-# parsing here); if chem or molgen.metrics gains Morgan fingerprints, use them.
-_MORGAN = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
-
-
-def morgan_fingerprint(smiles: str) -> DataStructs.ExplicitBitVect:
-    """Morgan (ECFP4-like: radius 2, 2048 bits) fingerprint of a valid SMILES."""
-    return _MORGAN.GetFingerprint(chem.to_mol(smiles))
-
-
-def tanimoto(reference: str, smiles: Sequence[str]) -> np.ndarray:
-    """Tanimoto similarity of each of ``smiles`` to ``reference`` on Morgan fingerprints."""
-    fps = [morgan_fingerprint(s) for s in smiles]
-    return np.asarray(DataStructs.BulkTanimotoSimilarity(morgan_fingerprint(reference), fps))
 
 
 # --------------------------------------------------------------------------
@@ -121,7 +101,8 @@ def sample_analogues(
         counts = pd.Series(chunk, dtype=object).value_counts(sort=False)
         frame = pd.DataFrame({"seed": seed_smiles, "smiles": counts.index.astype(str),
                               "count": counts.to_numpy()})
-        frame["tanimoto"] = tanimoto(seed_smiles, frame["smiles"].tolist()) if len(frame) else []
+        frame["tanimoto"] = (chem.tanimoto(seed_smiles, frame["smiles"].tolist())
+                             if len(frame) else [])
         frame = frame[frame["tanimoto"] >= min_tanimoto]
         frame = frame.sort_values(["tanimoto", "count", "smiles"], ascending=[False, False, True])
         frame["rank"] = np.arange(1, len(frame) + 1)
@@ -309,7 +290,7 @@ def optimise_latent(task: MolVAETask, head: PropertyHead, seed_smiles: str,
     })
     unique = sorted({s for s in decoded if s is not None})
     scored = chem.properties_table(unique).set_index("input_smiles")
-    scored["tanimoto"] = tanimoto(canonical_seed, unique) if unique else []
+    scored["tanimoto"] = chem.tanimoto(canonical_seed, unique) if unique else []
     wanted = list(dict.fromkeys([c.maximise, "sa"]))
     trace = trace.join(scored[[*wanted, "tanimoto"]], on="smiles")
     trace["feasible"] = (trace["smiles"].notna() & (trace["smiles"] != canonical_seed)
@@ -342,9 +323,7 @@ __all__ = [
     "OptimisationResult",
     "PropertyHead",
     "fit_property_head",
-    "morgan_fingerprint",
     "optimise_latent",
     "sample_analogues",
     "sample_prior",
-    "tanimoto",
 ]

@@ -11,7 +11,8 @@ published table. Keys follow the README table:
 ``Unique@10k``  the same among the first 10,000
 ``FCD/Test``    Fréchet distance of ChemNet activations to the test set (``fcd_torch``)
 ``SNN/Test``    mean over generated molecules of the Tanimoto similarity (Morgan
-                r=2, 1024 bits) to the nearest test molecule
+                r=2, 1024 bits: :func:`molgen.chem.morgan_fingerprint`) to the
+                nearest test molecule
 ``Frag/Test``   cosine similarity of BRICS fragment counts
 ``Scaf/Test``   cosine similarity of Bemis-Murcko scaffold counts (>= 2 rings)
 ``.../TestSF``  the same four against the scaffold test set
@@ -52,10 +53,16 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 from rdkit import Chem, DataStructs, rdBase
-from rdkit.Chem import rdFingerprintGenerator
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
-from molgen.chem import canonical_smiles, is_valid, to_mol
+from molgen.chem import (  # fingerprints: the project's one definition, MOSES's
+    canonical_smiles,
+    fingerprint_matrix,
+    is_valid,
+    morgan_bits,
+    morgan_matrix,
+    to_mol,
+)
 from molgen.errors import InvalidMolecule, MolgenError
 from molgen.moses_data import filter_smarts, moses_cache, moses_smiles, test_stats
 
@@ -68,8 +75,6 @@ METRIC_NAMES: tuple[str, ...] = (
 )  # fmt: skip
 _REFERENCES = (("test", "Test"), ("test_scaffolds", "TestSF"))
 
-MORGAN_RADIUS = 2
-MORGAN_BITS = 1024
 MIN_SCAFFOLD_RINGS = 2  # MOSES counts only scaffolds with at least two rings
 ALLOWED_ATOMS = frozenset({"C", "N", "S", "O", "F", "Cl", "Br", "H"})
 MAX_RING_SIZE = 7  # MOSES rejects rings of 8 or more atoms
@@ -94,18 +99,6 @@ class MolRecord:
     fragments: tuple[str, ...]  # BRICS fragments, repeats kept
     scaffold: str | None  # None when it has fewer than MIN_SCAFFOLD_RINGS rings
     passes_filters: bool
-
-
-@functools.cache
-def _morgan_generator() -> rdFingerprintGenerator.FingerprintGenerator64:
-    # Same bits as MOSES's GetMorganFingerprintAsBitVect(mol, 2, nBits=1024):
-    # checked bit for bit against the fingerprints in test_stats.npz.
-    return rdFingerprintGenerator.GetMorganGenerator(radius=MORGAN_RADIUS, fpSize=MORGAN_BITS)
-
-
-def morgan_bits(mol: Chem.Mol) -> np.ndarray:
-    """Indices of the set bits of the Morgan (r=2, 1024-bit) fingerprint, uint16."""
-    return np.fromiter(_morgan_generator().GetFingerprint(mol).GetOnBits(), dtype=np.uint16)
 
 
 def brics_fragments(mol: Chem.Mol) -> list[str]:
@@ -294,18 +287,9 @@ def cosine_similarity(a: Mapping[str, int], b: Mapping[str, int]) -> float:
 # Tanimoto similarity on fingerprint matrices
 
 
-def fingerprint_matrix(bits: Sequence[np.ndarray], n_bits: int = MORGAN_BITS) -> sp.csr_matrix:
-    """(n_molecules, n_bits) uint8 0/1 CSR matrix from per-molecule set-bit indices."""
-    lengths = np.fromiter((len(b) for b in bits), dtype=np.int64, count=len(bits))
-    indptr = np.concatenate([[0], np.cumsum(lengths)])
-    indices = np.concatenate(bits).astype(np.int32) if bits else np.zeros(0, np.int32)
-    data = np.ones(len(indices), dtype=np.uint8)
-    return sp.csr_matrix((data, indices, indptr), shape=(len(bits), n_bits))
-
-
 def fingerprints(smiles: Iterable[str]) -> sp.csr_matrix:
     """Morgan fingerprint matrix of valid SMILES (invalid ones raise)."""
-    return fingerprint_matrix([morgan_bits(to_mol(text)) for text in smiles])
+    return morgan_matrix(to_mol(text) for text in smiles)
 
 
 def _popcounts(fps: sp.csr_matrix) -> np.ndarray:

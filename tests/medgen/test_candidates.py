@@ -8,6 +8,7 @@ import json
 
 import pandas as pd
 import pytest
+from rdkit import DataStructs
 
 from kg.tables import GraphTables, NodeTable, Provenance, with_provenance
 from medgen.candidates import (
@@ -41,21 +42,29 @@ def drug_tables() -> GraphTables:
 
 
 def test_nearest_drugs_matches_a_slow_obvious_loop():
-    from molgen.metrics import fingerprints
-
     links = nearest_drugs(CANDIDATES, DRUGS, min_tanimoto=0.0, top_k=2)
-    cand, drug = fingerprints(CANDIDATES).toarray(), fingerprints(DRUGS["smiles"]).toarray()
     for row in links.itertuples():
-        j = DRUGS.index[DRUGS["id"] == row.end][0]
-        inter = (cand[row.start] & drug[j]).sum()
-        expected = inter / (cand[row.start] | drug[j]).sum()
+        drug = DRUGS.loc[DRUGS["id"] == row.end, "smiles"].item()
+        # RDKit's own Tanimoto on the project's one fingerprint (MOSES's Morgan r=2, 1024 bits)
+        expected = DataStructs.TanimotoSimilarity(chem.morgan_fingerprint(CANDIDATES[row.start]),
+                                                  chem.morgan_fingerprint(drug))
         assert row.tanimoto == pytest.approx(expected)
+        others = DRUGS.loc[DRUGS["id"] != row.end, "smiles"]
+        if row.rank == 1:  # nothing is nearer
+            assert all(chem.tanimoto(CANDIDATES[row.start], others) <= row.tanimoto + 1e-6)
     assert links.groupby("start").size().tolist() == [2, 2, 2]
     near = nearest_drugs(CANDIDATES, DRUGS, min_tanimoto=0.4)
     assert near[["start", "end", "rank"]].values.tolist() == [[0, "CHEMBL25", 1],
                                                              [1, "CHEMBL521", 1]]
     with pytest.raises(ValueError):
         nearest_drugs(CANDIDATES, DRUGS, min_tanimoto=1.5)
+
+
+def test_nearest_drugs_in_blocks_equals_one_block(monkeypatch):
+    whole = nearest_drugs(CANDIDATES, DRUGS, min_tanimoto=0.0, top_k=2)
+    monkeypatch.setattr("medgen.candidates._BLOCK", 2)
+    pd.testing.assert_frame_equal(nearest_drugs(CANDIDATES, DRUGS, min_tanimoto=0.0, top_k=2),
+                                  whole)
 
 
 def test_candidate_graph_uses_the_schema_labels():

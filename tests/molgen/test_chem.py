@@ -6,14 +6,18 @@ from __future__ import annotations
 import dataclasses
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
-from rdkit import Chem, RDConfig
+from rdkit import Chem, DataStructs, RDConfig
+from rdkit.Chem import AllChem
 from rdkit.Chem.FilterCatalog import FilterCatalogParams
 
 from molgen import chem
 from molgen.errors import InvalidMolecule, MolgenError
 from training.errors import MedgenError
+
+from .drugs import DRUGS
 
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
 ASPIRIN_SODIUM = "CC(=O)Oc1ccccc1C(=O)[O-].[Na+]"
@@ -93,6 +97,53 @@ def test_non_string_is_a_type_error():
 def test_is_valid():
     assert chem.is_valid(CAFFEINE)
     assert not chem.is_valid("C1CC")
+
+
+def _molblock(smiles: str, name: str = "") -> str:
+    mol = Chem.MolFromSmiles(smiles)
+    mol.SetProp("_Name", name)
+    return Chem.MolToMolBlock(mol)
+
+
+def test_mol_from_molblock_parses_and_sanitises():
+    mol = chem.mol_from_molblock(_molblock(CAFFEINE, "caffeine"))
+    assert chem.canonical_smiles(mol) == chem.canonical_smiles(CAFFEINE)
+    assert any(a.GetIsAromatic() for a in mol.GetAtoms())  # sanitised: aromaticity perceived
+
+
+def _break_first_bond(block: str) -> str:
+    lines = block.splitlines(keepends=True)
+    n_atoms = int(lines[3][:3])
+    lines[4 + n_atoms] = "  1 99  1  0\n"  # a bond to atom 99, which does not exist
+    return "".join(lines)
+
+
+@pytest.mark.parametrize(
+    ("block", "reason"),
+    [
+        (_break_first_bond(_molblock(CAFFEINE)), "Bond"),
+        # Carbon with five bonds: parses, then sanitisation refuses it.
+        (_molblock("C", "").replace("  1  0  0  0  0  0", "  5  0  0  0  0  0"), "valence"),
+        ("not a molfile", "RDKit could not parse the molfile block"),
+    ],
+)
+def test_invalid_molblock_raises_with_rdkits_reason_and_stays_quiet(block, reason, capfd):
+    if "valence" in reason:  # build the pentavalent carbon properly: 5 explicit bonds
+        mol = Chem.RWMol(Chem.MolFromSmiles("CC", sanitize=False))
+        for _ in range(4):
+            mol.AddBond(0, mol.AddAtom(Chem.Atom(6)), Chem.BondType.SINGLE)
+        block = Chem.MolToMolBlock(mol, kekulize=False)
+    with pytest.raises(InvalidMolecule) as info:
+        chem.mol_from_molblock(block)
+    assert reason.lower() in info.value.reason.lower()
+    assert "Stacktrace" not in info.value.reason and "Violation occurred" not in info.value.reason
+    assert info.value.smiles == block
+    assert capfd.readouterr().err == ""
+
+
+def test_molblock_must_be_text():
+    with pytest.raises(TypeError, match="bytes"):
+        chem.mol_from_molblock(_molblock(ASPIRIN).encode())
 
 
 # --------------------------------------------------------------------------
@@ -185,6 +236,16 @@ def test_sa_score_orders_simple_before_complex():
 def test_sascorer_loaded_once_without_touching_sys_path():
     assert chem._sascorer() is chem._sascorer()
     assert not any(RDConfig.RDContribDir in entry for entry in sys.path)
+
+
+@pytest.mark.parametrize("smiles", ["[H+]", "C.[H]", "c1ccccc1.[H-]"])
+def test_properties_keep_rdkits_warnings_off_stderr(smiles, capfd):
+    # QED's RemoveHs warns "not removing hydrogen atom without neighbors".
+    props = chem.properties(smiles)
+    assert 0 < props["qed"] < 1
+    table = chem.properties_table([smiles])
+    assert table.loc[0, "qed"] == props["qed"]
+    assert capfd.readouterr().err == ""
 
 
 def test_properties_table_matches_per_molecule_properties():
@@ -285,6 +346,43 @@ def test_filters_reject_invalid_smiles():
 
 
 # --------------------------------------------------------------------------
+# Fingerprints and similarity
+
+
+def test_fingerprint_is_mosess_morgan_r2_1024():
+    for smiles in DRUGS:
+        mol = Chem.MolFromSmiles(smiles)
+        moses = AllChem.GetMorganFingerprintAsBitVect(mol, 2, nBits=1024)  # MOSES's call
+        assert chem.morgan_fingerprint(smiles) == moses
+        assert chem.morgan_bits(mol).tolist() == list(moses.GetOnBits())
+    assert (chem.MORGAN_RADIUS, chem.MORGAN_BITS) == (2, 1024)
+
+
+def test_every_module_uses_the_one_fingerprint():
+    from medgen import candidates
+    from molgen import generate, metrics
+
+    assert metrics.morgan_bits is chem.morgan_bits
+    assert metrics.fingerprint_matrix is chem.fingerprint_matrix
+    assert not hasattr(generate, "morgan_fingerprint")  # its 2048-bit copy is gone
+    assert not hasattr(candidates, "_tanimoto_matrix")
+
+
+def test_tanimoto_matrix_matches_rdkit_pair_by_pair():
+    a, b = DRUGS[:5], DRUGS[3:]
+    fast = chem.tanimoto_matrix(a, b)
+    assert fast.shape == (5, len(b)) and fast.dtype == np.float32
+    slow = np.array([DataStructs.BulkTanimotoSimilarity(
+        chem.morgan_fingerprint(x), [chem.morgan_fingerprint(y) for y in b]) for x in a])
+    assert np.allclose(fast, slow, atol=1e-6)
+    assert np.allclose(chem.tanimoto(a[1], b), slow[1], atol=1e-6)
+    assert chem.tanimoto(ASPIRIN, [ASPIRIN, chem.to_mol(ASPIRIN)]).tolist() == [1.0, 1.0]
+    assert chem.tanimoto_matrix([], DRUGS).shape == (0, len(DRUGS))
+    with pytest.raises(InvalidMolecule):
+        chem.tanimoto(ASPIRIN, ["C1CC"])
+
+
+# --------------------------------------------------------------------------
 # Sets of molecules
 
 
@@ -311,3 +409,16 @@ def test_novelty_counts_unique_molecules():
 def test_novelty_of_nothing_is_an_error():
     with pytest.raises(ValueError, match="empty"):
         chem.novelty([], {"CCO"})
+
+
+def test_only_chem_parses_molecules():
+    # One boundary: no other molgen module reads SMILES or molfiles with RDKit
+    # (SMARTS queries, which are not molecules, may be compiled elsewhere).
+    import re
+    from pathlib import Path
+
+    package = Path(chem.__file__).parent
+    parser = re.compile(r"MolFrom(Smiles|MolBlock|MolFile|Mol2Block|PDBBlock|Inchi)\b")
+    offenders = [path.name for path in package.glob("*.py")
+                 if path.name != "chem.py" and parser.search(path.read_text())]
+    assert offenders == []
