@@ -5,6 +5,7 @@ property-guided latent optimisation of QED under SA and similarity limits."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from rdkit import Chem
@@ -18,6 +19,8 @@ from molgen.generate import (
     optimise_latent,
     sample_analogues,
     sample_prior,
+    sample_scored,
+    scoring_pool,
 )
 from molgen.task import MolVAETask, MolVAETaskConfig, token_loaders
 from molgen.tokenizers import fit_tokenizer
@@ -57,6 +60,46 @@ def test_prior_samples_are_valid_canonical_and_reproducible(task):
     assert all(Chem.MolToSmiles(Chem.MolFromSmiles(s)) == s for s in smiles[:50])
     assert sample_prior(task, 500, batch_size=128, seed=3) == smiles
     assert sample_prior(task, 0) == []
+
+
+def _slow_scored(task, n, batch_size, seed):
+    """sample_prior, then de-duplication, then chem.properties: the obvious way."""
+    kept = list(dict.fromkeys(s for s in sample_prior(task, n, batch_size=batch_size, seed=seed)
+                              if s is not None))
+    rows = [{"smiles": s, **chem.properties(s)} for s in kept]
+    return pd.DataFrame(rows, columns=["smiles", *chem.PROPERTY_NAMES])
+
+
+def test_sample_scored_equals_sampling_then_dedupe_then_properties(task):
+    fast = sample_scored(task, 300, batch_size=128, chunk_size=50, seed=5)
+    slow = _slow_scored(task, 300, 128, 5)
+    pd.testing.assert_frame_equal(fast.table, slow, check_dtype=False)
+    assert fast.generated == 300 and fast.valid == 300  # SELFIES
+    assert fast.table["smiles"].is_unique and len(fast.table) < 300  # repeats were dropped
+    assert fast.per_second > 0
+    assert set(fast.stage_seconds) == {"sample", "decode", "parse", "canonical", "properties",
+                                       "merge"}
+    subset = sample_scored(task, 300, batch_size=128, properties=("qed",), seed=5)
+    assert list(subset.table.columns) == ["smiles", "qed"]
+    assert subset.table["qed"].tolist() == fast.table["qed"].tolist()
+    assert sample_scored(task, 0).table.empty
+
+
+def test_sample_scored_with_worker_processes_gives_the_same_rows(task):
+    serial = sample_scored(task, 200, batch_size=64, chunk_size=16, seed=2)
+    with scoring_pool(task.tokenizer, workers=1) as pool:
+        pooled = sample_scored(task, 200, batch_size=64, chunk_size=16, seed=2, pool=pool)
+    pd.testing.assert_frame_equal(pooled.table, serial.table)
+    assert pooled.valid == serial.valid
+
+
+def test_sample_scored_rejects_bad_arguments(task):
+    with pytest.raises(ValueError, match="unknown properties"):
+        sample_scored(task, 10, properties=("logp",))
+    with pytest.raises(ValueError):
+        sample_scored(task, 10, chunk_size=0)
+    with pytest.raises(ValueError):
+        scoring_pool(task.tokenizer, workers=0)
 
 
 def test_temperature_controls_diversity(task):

@@ -211,3 +211,17 @@ def test_smiles_tokenizer_trains_too():
         optimiser.step()
         first = first if first is not None else terms["recon"].item()
     assert terms["recon"].item() < first / 2
+
+
+def test_latent_diagnostics_of_a_model_that_memorised_the_drugs(trained):
+    task, _, _ = trained
+    report = task.latent_diagnostics(DRUGS)
+    assert report["molecules"] == len(DRUGS) and report["latent_dim"] == TINY.latent_dim
+    assert report["reconstruction"] == pytest.approx(accuracy(task))
+    assert report["token_accuracy"] > 0.95
+    assert report["kl_nats"] > 1.0 and report["active_units"] >= 1  # the code is used
+    # A fresh model's code has not learnt to carry anything yet.
+    fresh = tiny_task().latent_diagnostics(DRUGS)
+    assert fresh["reconstruction"] < report["reconstruction"]
+    with pytest.raises(ValueError, match="two valid"):
+        task.latent_diagnostics(["C1CC"])
