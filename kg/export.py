@@ -8,10 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import torch
 from torch_geometric.data import HeteroData
 
-from kg import queries
 from kg.errors import KGError
 from kg.store import GraphStore
 
@@ -54,17 +55,21 @@ def export_hetero(store: GraphStore, labels: list[str] | None = None,
     id_maps: dict[str, list[str]] = {}
     for label in sorted(present_labels):
         store.schema.add_label(label)  # names read from the database itself
-        ids = [r["id"] for r in store.run_read(queries.node_ids(store.schema, label))]
+        ids = store.node_ids(label)
         id_maps[label] = ids
         data[label].num_nodes = len(ids)
-    index = {label: {n: i for i, n in enumerate(ids)} for label, ids in id_maps.items()}
+    index = {label: pd.Index(ids) for label, ids in id_maps.items()}
     for p in patterns:
         store.schema.add_rel_type(p["type"])
-        rows = store.run_read(queries.edge_pairs(store.schema, p["type"], p["start"], p["end"]))
-        src = [index[p["start"]][r["start"]] for r in rows]
-        dst = [index[p["end"]][r["end"]] for r in rows]
+        starts, ends = store.edge_pairs(p["type"], p["start"], p["end"])
+        src = index[p["start"]].get_indexer(starts)
+        dst = index[p["end"]].get_indexer(ends)
+        # collect() skips nulls: a node without an id would shift or drop pairs
+        if len(starts) != len(ends) or (src < 0).any() or (dst < 0).any():
+            raise KGError(f"{p['start']}-[:{p['type']}]->{p['end']} joins nodes without an "
+                          f"`id` property; give every node an id before exporting")
         # (2, num_edges), sorted so the export is the same run to run
-        edge_index = torch.tensor([src, dst], dtype=torch.long).reshape(2, -1)
+        edge_index = torch.from_numpy(np.stack([src, dst]).astype(np.int64)).reshape(2, -1)
         order = torch.argsort(edge_index[0] * max(len(id_maps[p["end"]]), 1) + edge_index[1])
         data[p["start"], p["type"], p["end"]].edge_index = edge_index[:, order]
     return Export(data, id_maps)

@@ -159,6 +159,15 @@ class GraphStore:
         rels = {r["type"]: r["count"] for r in self.run_read(queries.REL_COUNTS)}
         return {"nodes": nodes, "relationships": rels}
 
+    def node_ids(self, label: str) -> list[str]:
+        """The ids of every ``label`` node, sorted."""
+        return self.run_read(queries.node_ids(self.schema, label))[0]["ids"]
+
+    def edge_pairs(self, rel_type: str, start: str, end: str) -> tuple[list[str], list[str]]:
+        """Start and end ids of every ``(start)-[rel_type]->(end)`` relationship."""
+        row = self.run_read(queries.edge_pairs(self.schema, rel_type, start, end))[0]
+        return row["starts"], row["ends"]
+
     def patterns(self) -> list[dict]:
         return self.run_read(queries.REL_PATTERNS)
 

@@ -302,12 +302,10 @@ def learnable_types(store: GraphStore, relations: list[str] | None = None
 def node_graph_info(store: GraphStore, saved: dict[str, Any]) -> dict[str, Any]:
     """:func:`graph_info` of the database for the labels and relations a run used,
     without exporting the edges."""
-    from kg import queries
-
     id_maps = {}
     for label in saved["nodes"]:
         store.schema.add_label(label)  # names read from the run, checked as identifiers
-        id_maps[label] = [r["id"] for r in store.run_read(queries.node_ids(store.schema, label))]
+        id_maps[label] = store.node_ids(label)
     present = set(store.counts()["relationships"])
     return graph_info(id_maps, [r for r in saved["relations"] if r in present])
 

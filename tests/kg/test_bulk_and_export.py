@@ -58,3 +58,14 @@ def test_export_is_stable_and_round_trips(store, tmp_path):
         ("Phenotype", "IS_A", "Phenotype")]
     with pytest.raises(KGError, match="no nodes with label"):
         export_hetero(store, labels=["Gene"])
+
+
+@pytest.mark.neo4j
+def test_export_refuses_nodes_without_an_id(store):
+    store.write(tiny_graph())
+    # a node written by hand without the key property, linked like the others
+    with store._session() as s:
+        s.run("MATCH (d:Disease {id: 'OMIM:1'}) "
+              "CREATE (d)-[:HAS_PHENOTYPE]->(:Phenotype {name: 'no id'})").consume()
+    with pytest.raises(KGError, match="without an `id`"):
+        export_hetero(store)
