@@ -57,6 +57,10 @@ class LinkPredictionConfig:
     # with in training (no effect on a graph with one node type)
     type_constrained: bool = True
     kl_weight: float = 1e-3  # vgae
+    # N3 regularisation of the factors of each training triple (Lacroix et al. 2018):
+    # weight x sum |x|^3 over head, relation and tail vectors, per triple; what makes
+    # 1-N ComplEx/DistMult generalise on sparse graphs
+    n3_weight: float = 0.0
     # optimisation
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -73,8 +77,8 @@ class LinkPredictionConfig:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.num_negatives < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
             raise ValueError("num_negatives, batch_size and eval_batch_size must be positive")
-        if self.adversarial_temperature < 0 or self.kl_weight < 0:
-            raise ValueError("adversarial_temperature and kl_weight must be >= 0")
+        if self.adversarial_temperature < 0 or self.kl_weight < 0 or self.n3_weight < 0:
+            raise ValueError("adversarial_temperature, kl_weight and n3_weight must be >= 0")
         if self.model not in MODELS:
             raise ValueError(f"unknown model {self.model!r}; choose one of {MODELS.names()}")
 
@@ -175,6 +179,8 @@ class LinkPredictionTask(L.LightningModule):
         loss = self._loss(emb, triples)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True,
                  batch_size=len(triples))
+        if self.config.n3_weight > 0:
+            loss = loss + self.config.n3_weight * self._n3(emb, triples)
         if emb.kl is not None:
             self.log("train_kl", emb.kl, on_step=False, on_epoch=True, batch_size=len(triples))
             loss = loss + self.config.kl_weight * emb.kl
@@ -201,6 +207,14 @@ class LinkPredictionTask(L.LightningModule):
             loss = 0.5 * (loss + self._sampled_loss(emb, triples[:, flip] + shift,
                                                     negatives[..., flip] + shift))
         return loss
+
+    def _n3(self, emb: Embeddings, triples: Tensor) -> Tensor:
+        """Mean over the batch of sum |x|^3 of each triple's head, relation(s) and tail."""
+        h, r, t = triples.unbind(1)
+        factors = [emb.nodes[h], emb.nodes[t], emb.relations[r]]
+        if self.model.config.reciprocal:  # the inverse relation answers the head queries
+            factors.append(emb.relations[r + self.num_relations])
+        return sum(f.abs().pow(3).sum() for f in factors) / len(triples)
 
     def _sampled_loss(self, emb: Embeddings, triples: Tensor, negatives: Tensor) -> Tensor:
         c = self.config

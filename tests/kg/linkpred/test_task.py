@@ -193,3 +193,22 @@ def test_every_loss_trains_the_inverse_relations_that_answer_head_queries(graph,
     grad = task.model.relation.grad  # (2R, dim): forward rows, then inverse rows
     assert grad[:r].abs().sum() > 0
     assert grad[r:].abs().sum() > 0
+
+
+def test_n3_adds_the_cubed_factors_of_each_triple(graph):
+    seed_everything(0)
+    plain = LinkPredictionTask(task_config(loss="ce"), graph)
+    task = LinkPredictionTask(task_config(loss="ce", n3_weight=0.5), graph)
+    task.load_state_dict(plain.state_dict())
+    batch = graph.train[:8]
+    emb = task.embed()
+    h, r, t = batch.unbind(1)
+    rows = [emb.nodes[h], emb.nodes[t], emb.relations[r], emb.relations[r + task.num_relations]]
+    expected = sum(float((x.abs() ** 3).sum()) for x in rows) / len(batch)
+    assert task._n3(emb, batch).item() == pytest.approx(expected, rel=1e-5)
+    # the training step adds weight x N3 to the same data loss
+    plain_loss = plain.training_step([batch], 0)
+    with_n3 = task.training_step([batch], 0)
+    assert with_n3.item() == pytest.approx(plain_loss.item() + 0.5 * expected, rel=1e-4)
+    with pytest.raises(ValueError, match="n3_weight"):
+        LinkPredictionConfig(n3_weight=-1.0)
