@@ -5,6 +5,8 @@ query through `medgen cypher` listing candidates with their nearest drugs."""
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -135,3 +137,37 @@ def test_mol_link_cli_and_cypher_query(cli_env, tmp_path, capsys):
     bad.write_text("smiles\nCCO\nC1CC\n")
     code, _, err = run(capsys, "mol", "link", "--candidates", str(bad))
     assert code == 0 and f"{bad}:3:" in err  # skipped with its line, the rest written
+
+
+def readme_candidate_query() -> str:
+    """The query the README gives for candidates with their nearest approved drugs."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    found = re.search(r'medgen cypher "(MATCH \(c:Candidate\).*?)"', readme, re.DOTALL)
+    assert found, "README lost its candidates query"
+    return found.group(1)
+
+
+@pytest.mark.neo4j
+def test_readme_query_lists_candidates_with_nearest_drugs(cli_env, tmp_path, capsys):
+    store = cli_env
+    store.write(drug_tables())
+    csv_path = tmp_path / "candidates.csv"
+    write_csv(candidate_table(CANDIDATES), csv_path)
+    code, out, err = run(capsys, "mol", "link", "--candidates", str(csv_path),
+                         "--min-tanimoto", "0.2", "--top-k", "2")
+    assert code == 0, err
+    code, out, err = run(capsys, "cypher", readme_candidate_query(), "--format", "json")
+    assert code == 0, err
+    rows = json.loads(out)
+    # The same links as the library's own query gives, most similar first.
+    assert sorted((r["candidate"], r["drug"], r["tanimoto"]) for r in rows) == sorted(
+        (e["smiles"], e["drug_name"], round(e["tanimoto"], 3))
+        for e in candidates_with_drugs(store))
+    assert [r["tanimoto"] for r in rows] == sorted((r["tanimoto"] for r in rows), reverse=True)
+    assert rows[0]["drug"] in {"ASPIRIN", "IBUPROFEN"} and rows[0]["tanimoto"] >= 0.4
+    assert {r["chembl_id"] for r in rows} <= set(DRUGS["id"])
+    assert all(0 < r["qed"] < 1 for r in rows)
+    by_candidate = {}
+    for r in rows:
+        by_candidate.setdefault(r["candidate"], []).append(r["rank"])
+    assert all(sorted(ranks) == list(range(1, len(ranks) + 1)) for ranks in by_candidate.values())
