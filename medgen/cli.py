@@ -376,7 +376,7 @@ def kg_train(
         help="none (shallow embeddings, the default) | rgcn | compgcn")] = None,
     decoder: Annotated[str | None, typer.Option(
         help="distmult | complex (the default) | rotate")] = None,
-    dim: Annotated[int | None, typer.Option(min=2, help="Embedding size (default 64)")] = None,
+    dim: Annotated[int | None, typer.Option(min=2, help="Embedding size (default 32)")] = None,
     epochs: Annotated[int | None, typer.Option(min=1, help="Most epochs (default 30; "
                                                "early stopping on val_mrr may end sooner)")
                       ] = None,

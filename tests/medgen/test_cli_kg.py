@@ -99,6 +99,15 @@ def test_help_names_the_options(capsys, args, words):
         assert word in result.out, word
 
 
+def test_train_help_states_the_defaults_the_job_uses(capsys):
+    from medgen.kg_jobs import default_model
+
+    lines = run_cli(capsys, "kg", "train", "--help").out.splitlines()
+    start = next(i for i, line in enumerate(lines) if "--dim " in line)
+    block = " ".join(lines[start:start + 3])  # rich wraps an option's help over lines
+    assert f"(default {default_model().dim})" in block, block
+
+
 # ---- train ------------------------------------------------------------------------------
 def test_train_reports_ranking_and_saves_the_run(trained):
     result, run = trained
