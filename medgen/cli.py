@@ -79,11 +79,21 @@ def _print_rows(rows: list[dict], fmt: Format, title: str | None = None) -> None
     for c in columns:
         table.add_column(Text(str(c)))
     for r in rows:
-        table.add_row(*[Text(json.dumps(v, default=str) if isinstance(v, (dict, list))
-                             else str(v)) for v in r.values()])
+        table.add_row(*[Text(_cell(v)) for v in r.values()])
     out.print(table)
     if not rows:
         out.print("(no rows)")
+
+
+def _cell(value) -> str:
+    """A value as a table shows it: floats to 4 decimals (JSON and CSV keep them whole)."""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, default=str)
+    if isinstance(value, float) and 1e-3 <= abs(value) < 1e6:
+        return f"{value:.4f}".rstrip("0").rstrip(".")
+    if isinstance(value, float) and value != 0.0:
+        return f"{value:.4g}"
+    return str(value)
 
 
 def _write_with_progress(store, sources, label: str):

@@ -480,3 +480,13 @@ def test_bulk_build_refuses_an_external_server(capsys, monkeypatch):
     monkeypatch.setenv("NEO4J_PASSWORD", "x")
     result = run_cli(capsys, "kg", "build", "--bulk")
     assert_one_line_error(result, "--bulk needs the managed server")
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    (0.8916146755218506, "0.8916"), (2.0, "2"), (123456.789, "123456.789"),
+    (1.5e-05, "1.5e-05"), (0.0, "0.0"), (3, "3"), ("x[/b]", "x[/b]"), ([1, "a"], '[1, "a"]'),
+    (2.5e7, "2.5e+07")])
+def test_table_cells_shorten_floats_only(value, shown):
+    from medgen.cli import _cell
+
+    assert _cell(value) == shown
