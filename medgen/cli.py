@@ -496,12 +496,14 @@ def kg_explain(
 
 
 @kg_app.command("diagnose", help=(
-    "Rank diseases for a set of phenotypes with the trained model.\n\n"
+    "Rank diseases for a set of phenotypes with the trained model and its graph.\n\n"
     "Each disease is scored by how probable each given term, or a more specific one below "
-    "it, is among the disease's phenotypes: the model's predicted phenotypes mixed with the "
-    "graph's annotations (mean log-likelihood per term with a noise floor, all diseases at "
-    "once). For each disease it shows the model's probability for each term and whether "
-    "the graph annotates the disease with the term (directly, or via a subterm)."))
+    "it, is among the disease's phenotypes (mean log-likelihood per term with a noise "
+    "floor, all diseases at once): its annotations, smoothed towards a prior that predicts "
+    "the phenotypes it lacks from the trained model, the diseases sharing its genes, the "
+    "diseases with similar annotations and its genes' phenotypes. For each disease it "
+    "shows that probability for each term and whether the graph annotates the disease with "
+    "the term (directly, or via a subterm)."))
 def kg_diagnose(
     phenotypes: Annotated[list[str] | None, typer.Argument(
         help="The patient's HPO term ids, e.g. HP:0001166 HP:0001519", show_default=False)
@@ -514,9 +516,14 @@ def kg_diagnose(
     noise: Annotated[float, typer.Option(
         min=1e-6, max=0.999, help="Share of a patient's terms assumed unrelated to the "
         "disease: caps what one unexplained term costs")] = 0.1,
-    observed: Annotated[float, typer.Option(
-        min=0.0, max=0.999, help="Weight of the graph's own annotations against the "
-        "model's predicted phenotypes (0: the model alone)")] = 0.5,
+    pseudo_count: Annotated[float, typer.Option(
+        min=0.0, help="How many annotations' worth of weight the prior gets against a "
+        "disease's own annotations (0: annotated diseases by their annotations alone; "
+        "large: the prior alone)")] = 25.0,
+    prior: Annotated[str | None, typer.Option(
+        help="Relative weights of the prior's parts, e.g. 'model=1' for the model alone "
+        "[default: model=0.15,relatives=0.4,genes=0.2,similar=0.15]", show_default=False)
+    ] = None,
     fmt: Annotated[Format, typer.Option("--format")] = Format.table,
 ) -> None:
     from medgen import kg_jobs as jobs
@@ -530,7 +537,9 @@ def kg_diagnose(
     job = jobs.read_job(run_dir)
     store = _store()
     jobs.check_same_graph(job["graph"], jobs.node_graph_info(store, job["graph"]), run_dir)
-    diagnoser = jobs.Diagnoser.load(run_dir, noise=noise, observed=observed)
+    weights = jobs.parse_prior(prior) if prior is not None else None
+    diagnoser = jobs.Diagnoser.load(run_dir, noise=noise, pseudo_count=pseudo_count,
+                                    prior=weights)
     candidates = diagnoser.rank(terms, k)
     names = {**store.names("Disease", [c.disease for c in candidates]),
              **store.names("Phenotype", diagnoser.check_terms(terms))}

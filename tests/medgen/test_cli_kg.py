@@ -90,7 +90,7 @@ def query(cli, text: str, *params: str) -> list[dict]:
                        "--out", "--format"]),
     (["kg", "similar"], ["NODE_ID", "-k", "--format"]),
     (["kg", "explain"], ["HEAD", "REL", "TAIL", "--limit", "--format"]),
-    (["kg", "diagnose"], ["HP:", "--run", "-k", "--format"]),
+    (["kg", "diagnose"], ["HP:", "--run", "-k", "--pseudo-count", "--prior", "--format"]),
 ])
 def test_help_names_the_options(capsys, args, words):
     result = run_cli(capsys, *args, "--help")
@@ -173,16 +173,21 @@ def test_explain_returns_supporting_paths(trained, cli):
     assert table.code == 0 and "-[HAS_PHENOTYPE]->" in table.out and "why" in table.out
 
 
-@pytest.mark.parametrize(("terms", "observed"), [
+# The toy's diseases have 4 annotations each, complete: a pseudo-count of the toy's scale
+# (the default, 25, suits HPO's incomplete annotations; see the next test)
+@pytest.mark.parametrize(("terms", "options"), [
     # three of D6's four terms; D8 has two of them
-    (["HP:0000303", "HP:0000304", "HP:0000503"], "0.5"),
-    (["HP:0000303", "HP:0000304", toy.SYSTEMS[3]], "0.5"),  # one replaced by its parent
-    (["HP:0000303", "HP:0000304", toy.SYSTEMS[3]], "0"),  # the model alone
+    (["HP:0000303", "HP:0000304", "HP:0000503"], ["--pseudo-count", "2"]),
+    # one replaced by its parent
+    (["HP:0000303", "HP:0000304", toy.SYSTEMS[3]], ["--pseudo-count", "2"]),
+    (["HP:0000303", "HP:0000304", toy.SYSTEMS[3]], ["--pseudo-count", "0"]),
+    # the model alone
+    (["HP:0000303", "HP:0000304", toy.SYSTEMS[3]], ["--pseudo-count", "1e9", "--prior",
+                                                    "model=1"]),
 ])
 def test_diagnose_ranks_the_disease_whose_phenotypes_were_given_first(trained, cli, terms,
-                                                                      observed):
-    result = cli("kg", "diagnose", *terms, "-k", "3", "--observed", observed,
-                 "--format", "json")
+                                                                      options):
+    result = cli("kg", "diagnose", *terms, "-k", "3", *options, "--format", "json")
     assert result.code == 0, result
     rows = json.loads(result.out)
     assert [r["rank"] for r in rows] == [1, 2, 3]
@@ -194,6 +199,39 @@ def test_diagnose_ranks_the_disease_whose_phenotypes_were_given_first(trained, c
     assert notes[terms[2]] == ("annotated" if terms[2] == "HP:0000503"
                                else "via HP:0000503, HP:0000504")
     assert first["score"] > rows[1]["score"] and first["posterior"] > 0.5
+    for s in first["support"]:  # what the probability is made of
+        assert set(s["sources"]) <= {"annotations", "model", "relatives", "genes", "similar"}
+        assert sum(s["sources"].values()) == pytest.approx(s["probability"], rel=1e-3)
+
+
+def test_diagnose_by_default_lifts_a_disease_whose_gene_sibling_shows_the_terms(trained, cli):
+    """With the default pseudo-count, 4 annotations weigh little against the prior: D2,
+    which shares gene 2 with D6 but none of D6's terms, ranks with D6 on D6's terms,
+    through its relative and its gene, and says so."""
+    result = cli("kg", "diagnose", "HP:0000303", "HP:0000304", "HP:0000503", "-k", "3",
+                 "--format", "json")
+    assert result.code == 0, result
+    rows = {r["disease"]: r for r in json.loads(result.out)}
+    assert {"OMIM:100002", "OMIM:100006"} <= set(rows)
+    assert rows["OMIM:100006"]["supported"] == "3/3" and rows["OMIM:100002"]["supported"] == "0/3"
+    for s in rows["OMIM:100002"]["support"]:
+        assert s["sources"]["annotations"] == 0
+        assert s["sources"]["relatives"] > s["sources"]["model"]
+
+
+def test_diagnose_defaults_are_the_diagnosers():
+    import inspect
+    import typing
+
+    from medgen import cli as cli_module
+    from medgen import kg_jobs as jobs
+
+    params = inspect.signature(cli_module.kg_diagnose).parameters
+    assert params["pseudo_count"].default == jobs.PSEUDO_COUNT
+    assert params["prior"].default is None  # the diagnoser's PRIOR_WEIGHTS, as the help says
+    hints = typing.get_type_hints(cli_module.kg_diagnose, include_extras=True)
+    option = typing.get_args(hints["prior"])[1]
+    assert ",".join(f"{k}={v}" for k, v in jobs.PRIOR_WEIGHTS.items()) in option.help
 
 
 def test_diagnose_table_names_diseases_and_support(trained, cli):
@@ -230,6 +268,8 @@ def test_a_stopped_run_resumes_to_more_epochs(trained, cli, config_file, tmp_pat
     (["kg", "diagnose"], ["at least one phenotype"]),
     (["kg", "diagnose", "HP:0000201", "HP:9999999"], ["unknown phenotype id(s) HP:9999999"]),
     (["kg", "diagnose", "OMIM:100001"], ["not Phenotype terms"]),
+    (["kg", "diagnose", "HP:0000201", "--prior", "cousins=1"], ["unknown prior part"]),
+    (["kg", "diagnose", "HP:0000201", "--prior", "model"], ["name=number pairs"]),
     (["kg", "train", "--target", "CAUSES"],
      ["unknown target relation(s) CAUSES", "ASSOCIATED_WITH"]),
     (["kg", "train", "--encoder", "gat"], ["unknown encoder 'gat'"]),
