@@ -246,7 +246,7 @@ def _descriptor_costs(smiles: list[str]) -> dict[str, float]:
 def _summary(runs: list) -> dict:
     """Median of the repeats, and the per-molecule CPU cost of each stage in the median run."""
     rates = [r.per_second for r in runs]
-    median = sorted(runs, key=lambda r: r.per_second)[len(runs) // 2]
+    median = runs[sorted(range(len(runs)), key=lambda i: rates[i])[len(runs) // 2]]
     unique = len(median.table)
     return {
         "valid_unique_per_s": {"median": round(statistics.median(rates), 1),
@@ -288,8 +288,8 @@ def measure_throughput(task, checkpoint: Path, args) -> dict:
                 ratios = [r.seconds / wall for r, (wall, _) in zip(runs, bare, strict=True)]
                 cpu_ratios = [sum(r.stage_seconds.values()) / cpu
                               for r, (_, cpu) in zip(runs, bare, strict=True)]
-                median = sorted(runs, key=lambda r: r.per_second)[len(runs) // 2]
-                bare_wall, bare_cpu = bare[runs.index(median)]
+                middle = sorted(range(len(runs)), key=lambda i: runs[i].per_second)[len(runs) // 2]
+                median, (bare_wall, bare_cpu) = runs[middle], bare[middle]
                 result[label]["bare_MolFromSmiles"] = {
                     "molecules": len(median.table), "wall_s": round(bare_wall, 3),
                     "cpu_s": round(bare_cpu, 3), "per_s": round(len(median.table) / bare_wall, 1),
@@ -356,6 +356,11 @@ def _hardware() -> dict:
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
+def _write(path: Path, result: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2, default=float) + "\n")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -416,6 +421,10 @@ def main() -> int:
         moses |= {"checkpoint": str(checkpoint), "budget_s": args.budget_s,
                   "training": training}
         result["moses"] = moses
+        _write(args.out, result)  # kept even if the throughput part fails
+        if training:
+            print("training:", json.dumps({k: v for k, v in training.items()
+                                           if k not in ("last_logged", "task_config")}))
         print_table(moses["metrics"])
         print("latent code on 2,000 held-out molecules:",
               json.dumps({k: round(v, 4) for k, v in moses["latent_diagnostics"].items()}))
@@ -424,8 +433,7 @@ def main() -> int:
         result["throughput"] = measure_throughput(task, checkpoint, args)
         print_throughput(result["throughput"])
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, default=float) + "\n")
+    _write(args.out, result)
     print(f"wrote {args.out}")
     return 0
 
