@@ -139,6 +139,10 @@ class LinkPredictionTask(L.LightningModule):
         self.filter = FilterIndex(graph.all_triples(), graph.num_nodes, graph.num_relations)
         # a plain attribute, not a buffer: it is derived from the graph, not saved
         self.allowed = self.sampler.allowed_answers() if self.config.type_constrained else None
+        if self.allowed is not None and bool(self.allowed.all()):
+            # nothing to mask (one node type, as in UMLS or DDB14): the unmasked paths give
+            # the same loss and ranks, and the fused cross-entropy is cheaper
+            self.allowed = None
         return self
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:

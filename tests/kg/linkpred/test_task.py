@@ -212,3 +212,20 @@ def test_n3_adds_the_cubed_factors_of_each_triple(graph):
     assert with_n3.item() == pytest.approx(plain_loss.item() + 0.5 * expected, rel=1e-4)
     with pytest.raises(ValueError, match="n3_weight"):
         LinkPredictionConfig(n3_weight=-1.0)
+
+
+def test_an_all_true_type_mask_is_dropped_and_changes_nothing():
+    # one node type: every answer is allowed, so the task keeps no mask at all
+    g = toy_graph()
+    single = TripleGraph(g.node_ids, torch.zeros_like(g.node_type), ["Entity"], g.relations,
+                         g.train, g.valid, g.test)
+    seed_everything(0)
+    task = LinkPredictionTask(task_config(loss="ce"), single)
+    assert task.allowed is None
+    everything = torch.ones(2 * task.num_relations, single.num_nodes, dtype=torch.bool)
+    batch = single.train[:16]
+    h, r, t = batch.unbind(1)
+    rel = torch.cat([r, r + task.num_relations])
+    logits = task.model.score_queries(task.embed(), torch.cat([h, t]), rel)
+    masked = smoothed_cross_entropy(logits, torch.cat([t, h]), 0.1, everything[rel])
+    torch.testing.assert_close(task._loss(task.embed(), batch), masked)
