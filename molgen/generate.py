@@ -69,12 +69,13 @@ def sample_prior(task: MolVAETask, n: int, *, temperature: float = 1.0, batch_si
 # --------------------------------------------------------------------------
 # Prior sampling at speed: generate, validate, de-duplicate and score
 #
-# Generated molecules are scored where RDKit's cost lies: decoding the tokens
-# (SELFIES -> SMILES is pure Python), sanitising, canonical SMILES and the
-# properties cost ~2 ms a molecule against ~0.3 ms of sampling, so torch
-# samples in this process while worker processes do the RDKit work on the
-# batches sampled before. Workers receive token ids (small arrays), not
-# strings or molecules, and return canonical SMILES with property values.
+# Most of the cost is after torch: decoding the tokens (SELFIES -> SMILES is
+# pure Python), sanitising, canonical SMILES and the properties took ~1.3 ms of
+# CPU a MOSES-like molecule against ~0.7 ms of sampling on one torch thread
+# (benchmarks/molgen_moses.py). So torch samples in this process while worker
+# processes do the RDKit work on the batches sampled before. Workers receive
+# token ids (small arrays), not strings or molecules, and return canonical
+# SMILES with property values.
 
 _WORKER_TOKENIZER: Tokenizer | None = None  # set in each worker by _init_worker
 
