@@ -74,10 +74,11 @@ def store(neo4j_server) -> GraphStore:
     return s
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="session")
 def one_torch_thread():
     """Tiny tensors run fastest on one thread: OpenMP's start-up and barriers cost more
-    than the work, and on a busy 2-core machine (CI beside other jobs) ten times more."""
+    than the work, and on a busy 2-core machine (CI beside other jobs) ten times more.
+    Session-scoped, so module-scoped fixtures that train a model run on one thread too."""
     import torch  # here, not at the top: most Neo4j-only tests never need it
 
     before = torch.get_num_threads()

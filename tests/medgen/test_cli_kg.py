@@ -11,7 +11,7 @@ import pytest
 from kg.store import GraphStore
 
 from . import kg_toy as toy
-from .test_cli import Result, assert_one_line_error, run_cli
+from .test_cli import Result, assert_one_line_error, query_json, run_cli
 
 pytestmark = [pytest.mark.neo4j,
               pytest.mark.filterwarnings("ignore:.*does not have many workers:UserWarning")]
@@ -73,15 +73,6 @@ def trained(env, config_file) -> tuple[Result, Path]:
     return Result(code, out.getvalue(), err.getvalue()), env / "runs" / RUN_ID
 
 
-def query(cli, text: str, *params: str) -> list[dict]:
-    args = ["cypher", text, "--format", "json"]
-    for p in params:
-        args += ["--param", p]
-    result = cli(*args)
-    assert result.code == 0, result
-    return json.loads(result.out)
-
-
 # ---- help -------------------------------------------------------------------------------
 @pytest.mark.parametrize(("args", "words"), [
     (["kg"], ["train", "similar", "explain", "diagnose"]),
@@ -131,7 +122,7 @@ def test_train_reports_ranking_and_saves_the_run(trained):
 
 
 def test_predictions_are_in_neo4j_and_never_on_observed_pairs(trained, cli):
-    rows = query(cli, "MATCH (g:Gene)-[p:PREDICTED_ASSOCIATED_WITH]->(d:Disease) "
+    rows = query_json(cli, "MATCH (g:Gene)-[p:PREDICTED_ASSOCIATED_WITH]->(d:Disease) "
                       "RETURN g.id AS gene, d.id AS disease, p.score AS score, p.rank AS rank, "
                       "p.model AS model, p.run_id AS run, p.created_at AS at "
                       "ORDER BY gene, rank")
@@ -140,11 +131,11 @@ def test_predictions_are_in_neo4j_and_never_on_observed_pairs(trained, cli):
     assert not {(r["gene"], r["disease"]) for r in rows} & observed
     assert {r["run"] for r in rows} == {RUN_ID} and all(0 < r["score"] < 1 for r in rows)
     assert {r["rank"] for r in rows} == {1, 2, 3} and all(r["model"] and r["at"] for r in rows)
-    both = query(cli, "MATCH (g)-[:PREDICTED_ASSOCIATED_WITH]->(d) "
+    both = query_json(cli, "MATCH (g)-[:PREDICTED_ASSOCIATED_WITH]->(d) "
                       "WHERE (g)-[:ASSOCIATED_WITH]->(d) RETURN count(*) AS n")
     assert both == [{"n": 0}]
     # the observed links are untouched
-    assert query(cli, "MATCH ()-[r:ASSOCIATED_WITH]->() RETURN count(r) AS n") == [
+    assert query_json(cli, "MATCH ()-[r:ASSOCIATED_WITH]->() RETURN count(r) AS n") == [
         {"n": len(observed)}]
 
 

@@ -10,22 +10,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
 from rdkit import Chem
 
 from medgen import cli
 from molgen import chem
 
 from ..molgen.drugs import DRUGS
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # see tests/molgen/test_vae.one_thread: intra-op threads made tiny steps 10x slower
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -33,8 +33,6 @@ from .drugs import DRUGS
 @pytest.fixture(scope="module")
 def task():
     """A tiny SELFIES VAE fitted to the drugs in a plain loop (about 3 s)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # see test_vae.one_thread
     seed_everything(0)
     config = MolVAETaskConfig(
         model=VAEConfig(embedding_dim=32, encoder_hidden=64, decoder_hidden=128,
@@ -49,8 +47,7 @@ def task():
             optimiser.zero_grad()
             terms["loss"].backward()
             optimiser.step()
-    yield task.eval()
-    torch.set_num_threads(threads)
+    return task.eval()
 
 
 def test_prior_samples_are_valid_canonical_and_reproducible(task):

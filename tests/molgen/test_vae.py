@@ -32,16 +32,6 @@ TINY = VAEConfig(embedding_dim=32, encoder_hidden=64, decoder_hidden=128, decode
                  latent_dim=16)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny models gain nothing from intra-op threads, and on a busy 2-core
-    # machine OpenMP threads waiting for each other made each step 10x slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny_task(kind: str = "selfies", **overrides) -> MolVAETask:
     seed_everything(0)
     config = MolVAETaskConfig(model=TINY, lr=1e-2, kl_max=0.01, kl_warmup_steps=50,
