@@ -198,7 +198,7 @@ def run_peer(spec: Peer, graph: TripleGraph, budget_s: float, workdir: Path) -> 
         evaluation_kwargs={"batch_size": 256}, **kwargs)
     # the pipeline's final test evaluation is not training time (its CPU share is small
     # next to training and is left in train_cpu_s)
-    wall = time.perf_counter() - t0 - _evaluation_seconds(result)
+    wall = time.perf_counter() - t0 - result.evaluate_seconds
     cpu = time.process_time() - c0
     model = result.model
     if best_path.exists():  # the stopper reloads the best weights only when it stops itself
@@ -211,10 +211,6 @@ def run_peer(spec: Peer, graph: TripleGraph, budget_s: float, workdir: Path) -> 
     return {"tool": "pykeen", "train_s": wall, "train_cpu_s": cpu, "epochs": len(result.losses),
             "config": spec.kwargs, "inverse_triples": spec.inverse,
             "pykeen_own_test_mrr_last_weights": float(own), **report.metrics()}
-
-
-def _evaluation_seconds(result: Any) -> float:
-    return float(getattr(result, "evaluate_seconds", 0.0) or 0.0)
 
 
 def _peer_scores(model: Any, num_relations: int):
