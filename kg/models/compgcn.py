@@ -37,11 +37,20 @@ def compose(x: Tensor, rel: Tensor, op: str) -> Tensor:
     raise ValueError(f"unknown composition {op!r}; choose one of {COMPOSITIONS}")
 
 
-def _symmetric_norm(edge_index: Tensor, num_nodes: int) -> Tensor:
-    # 1 / sqrt(deg(source) * deg(target)), degrees counted in this direction's edges: (E,)
+def _symmetric_norm(edge_index: Tensor, num_nodes: int, full_degree: Tensor | None) -> Tensor:
+    """1 / sqrt(deg(source) * deg(target)), degrees counted in this direction's edges: (E,).
+
+    ``full_degree`` (N,): the whole graph's degrees when ``edge_index`` is a sampled
+    part of it. Each target's messages are then also scaled by its degree over the
+    number of its edges that were sampled, so that their sum estimates the whole
+    graph's (and equals it when every neighbour was sampled)."""
     src, dst = edge_index
-    deg = degree(dst, num_nodes).clamp(min=1).pow(-0.5)
-    return deg[src] * deg[dst]
+    local = degree(dst, num_nodes)
+    if full_degree is None:
+        inv_sqrt = local.clamp(min=1).pow(-0.5)
+        return inv_sqrt[src] * inv_sqrt[dst]
+    full = full_degree.to(local.dtype).clamp(min=1)
+    return full[src].pow(-0.5) * full[dst].pow(0.5) / local[dst].clamp(min=1)
 
 
 class CompGCNConv(MessagePassing):
@@ -72,16 +81,21 @@ class CompGCNConv(MessagePassing):
             nn.init.xavier_uniform_(w)
         nn.init.zeros_(self.bias)
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_type: Tensor,
-                rel: Tensor) -> tuple[Tensor, Tensor]:
-        """x (N, in), edge_index (2, E) original edges only, edge_type (E,) in [0, R),
-        rel (2R, in): forward then inverse relations. Returns (N, out), (2R, out)."""
+    def forward(self, x: Tensor, edge_index: Tensor, edge_type: Tensor, rel: Tensor,
+                degree: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """x (N, in); edge_index (2, E) in both directions: edge_type (E,) in [0, R) for
+        the graph's edges, in [R, 2R) for their inverses (see ``encoders.with_inverse``);
+        rel (2R, in): forward then inverse relations; degree (N, 2): each node's in-degree
+        over forward and over inverse edges in the whole graph when the edges are a sampled
+        part of it, else None. Returns (N, out), (2R, out)."""
         n = x.size(0)
-        inverse = edge_index.flip(0)
-        out_in = self.propagate(edge_index, x=x, rel=rel[edge_type],
-                                norm=_symmetric_norm(edge_index, n), weight=self.w_in)
-        out_out = self.propagate(inverse, x=x, rel=rel[edge_type + self.num_relations],
-                                 norm=_symmetric_norm(inverse, n), weight=self.w_out)
+        inverse = edge_type >= self.num_relations
+        out_in, out_out = (
+            self.propagate(edge_index[:, mask], x=x, rel=rel[edge_type[mask]], weight=weight,
+                           norm=_symmetric_norm(edge_index[:, mask], n,
+                                                None if degree is None else degree[:, side]))
+            for side, (mask, weight) in enumerate(((~inverse, self.w_in),
+                                                   (inverse, self.w_out))))
         loop = compose(x, self.loop_rel, self.composition) @ self.w_loop
         h = (self.dropout(out_in) + self.dropout(out_out) + loop) / 3 + self.bias
         if self.activation:

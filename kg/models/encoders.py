@@ -7,6 +7,11 @@ features) and maps the message-passing graph ``edge_index (2, E)``,
 once. An encoder that learns relation representations too (CompGCN) returns
 them as ``(2R, dim)``, forward relations first, then their inverses; the
 others return None and the model keeps its own relation table.
+
+For neighbour-sampled training, :meth:`Encoder.forward_subgraph` runs the same
+layers on a :class:`Subgraph`: a sampled part of the graph in local node ids,
+whose inverse edges are already there (they must be, for the sampler to follow
+edges both ways), and returns the vectors of its seed nodes only.
 """
 
 from __future__ import annotations
@@ -25,6 +30,18 @@ from kg.models.registry import Registry
 class Encoded(NamedTuple):
     nodes: Tensor  # (N, dim)
     relations: Tensor | None  # (2R, dim) forward then inverse, or None
+
+
+class Subgraph(NamedTuple):
+    """A sampled part of the message-passing graph around some seed nodes."""
+
+    nodes: Tensor  # (n,) global ids of its nodes, the seeds first
+    num_seeds: int
+    edge_index: Tensor  # (2, e) local ids; inverse edges included, typed r + R
+    edge_type: Tensor  # (e,) in [0, 2R)
+    # (n, 2) each node's in-degree in the whole graph over forward / inverse edges: a
+    # sampled node lacks most of its edges, and normalising by degree needs the true ones
+    degree: Tensor
 
 
 @dataclass
@@ -52,6 +69,21 @@ class Encoder(nn.Module):
         nn.init.xavier_uniform_(self.embedding.weight)
 
     def forward(self, edge_index: Tensor, edge_type: Tensor) -> Encoded:
+        """The whole graph, each fact once: (N, dim) and the relation vectors or None."""
+        ei, et = with_inverse(edge_index, edge_type, self.config.num_relations)
+        return self.encode(self.embedding.weight, ei, et, None)
+
+    def forward_subgraph(self, sub: Subgraph) -> Encoded:
+        """The seed nodes' vectors (num_seeds, dim) from a sampled subgraph. Only they
+        have their full (sampled) neighbourhood; the other nodes only feed them."""
+        out = self.encode(self.embedding(sub.nodes), sub.edge_index, sub.edge_type, sub.degree)
+        return Encoded(out.nodes[:sub.num_seeds], out.relations)
+
+    def encode(self, x: Tensor, edge_index: Tensor, edge_type: Tensor,
+               degree: Tensor | None) -> Encoded:
+        """x (n, dim) input vectors of the graph's nodes; edge_index (2, e) and edge_type
+        (e,) in [0, 2R) with the inverse edges; degree as in :class:`Subgraph`, or None
+        when the edges are the whole graph."""
         raise NotImplementedError
 
     def extra_repr(self) -> str:
@@ -83,7 +115,11 @@ class ShallowEncoder(Encoder):
         self.reset_parameters()
 
     def forward(self, edge_index: Tensor, edge_type: Tensor) -> Encoded:
-        return Encoded(self.embedding.weight, None)
+        return Encoded(self.embedding.weight, None)  # no edges read: no inverses to add
+
+    def encode(self, x: Tensor, edge_index: Tensor, edge_type: Tensor,
+               degree: Tensor | None) -> Encoded:
+        return Encoded(x, None)
 
 
 @dataclass
@@ -122,11 +158,11 @@ class RGCNEncoder(Encoder):
         for conv in self.convs:
             conv.reset_parameters()
 
-    def forward(self, edge_index: Tensor, edge_type: Tensor) -> Encoded:
-        ei, et = with_inverse(edge_index, edge_type, self.config.num_relations)
-        x = self.embedding.weight  # (N, dim)
+    def encode(self, x: Tensor, edge_index: Tensor, edge_type: Tensor,
+               degree: Tensor | None) -> Encoded:
+        # RGCNConv averages each relation's messages: no degrees needed
         for i, conv in enumerate(self.convs):
-            x = conv(x, ei, et)  # (N, dim)
+            x = conv(x, edge_index, edge_type)  # (n, dim)
             if i < len(self.convs) - 1:
                 x = self.dropout(torch.relu(x))
         return Encoded(x, None)
@@ -168,10 +204,11 @@ class CompGCNEncoder(Encoder):
         for conv in self.convs:
             conv.reset_parameters()
 
-    def forward(self, edge_index: Tensor, edge_type: Tensor) -> Encoded:
-        x, rel = self.embedding.weight, self.relation  # (N, dim), (2R, dim)
+    def encode(self, x: Tensor, edge_index: Tensor, edge_type: Tensor,
+               degree: Tensor | None) -> Encoded:
+        rel = self.relation  # (2R, dim), global even on a subgraph
         for i, conv in enumerate(self.convs):
-            x, rel = conv(x, edge_index, edge_type, rel)
+            x, rel = conv(x, edge_index, edge_type, rel, degree)
             if i < len(self.convs) - 1:
                 x = self.dropout(x)
         return Encoded(x, rel)

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from kg.models.decoders import DECODERS
-from kg.models.encoders import ENCODERS
+from kg.models.encoders import ENCODERS, Encoded, Subgraph
 from kg.models.registry import Registry
 
 
@@ -80,7 +80,14 @@ class LinkPredictor(nn.Module):
 
     def embed(self, edge_index: Tensor, edge_type: Tensor) -> Embeddings:
         """Node and relation vectors from the message-passing graph (2, E), (E,)."""
-        encoded = self.encoder(edge_index, edge_type)
+        return self._embeddings(self.encoder(edge_index, edge_type))
+
+    def embed_subgraph(self, sub: Subgraph) -> Embeddings:
+        """Vectors of a sampled subgraph's seed nodes, by local id ``[0, num_seeds)``, and
+        of all relations (neighbour-sampled training)."""
+        return self._embeddings(self.encoder.forward_subgraph(sub))
+
+    def _embeddings(self, encoded: Encoded) -> Embeddings:
         relations = encoded.relations if encoded.relations is not None else self.relation
         return Embeddings(encoded.nodes, relations)
 

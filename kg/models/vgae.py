@@ -4,7 +4,8 @@ The registered encoder's node representations give, per node, the mean and
 log-variance of a diagonal Gaussian; training samples ``z = mu + sigma * eps``
 (the reparameterisation trick) and adds the KL divergence to the standard
 normal prior, which the task weighs into the loss. Evaluation and proposals
-use the mean. The relational decoder scores edges from ``z``, and
+use the mean. In neighbour-sampled training the KL term averages over the
+batch's seed nodes instead of all nodes. The relational decoder scores edges from ``z``, and
 :meth:`LinkPredictor.propose` turns scores into calibrated edge probabilities.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from kg.models.encoders import Encoded
 from kg.models.link_predictor import MODELS, Embeddings, LinkPredictor, LinkPredictorConfig
 
 # exp(10) bounds the variance: an unbounded log-variance can overflow in early steps
@@ -45,12 +47,16 @@ class RelationalVGAE(LinkPredictor):
 
     def posterior(self, edge_index: Tensor, edge_type: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(mu, logvar, relations): (N, d), (N, d), (2R or R, d)."""
-        emb = super().embed(edge_index, edge_type)
+        return self._posterior(self.encoder(edge_index, edge_type))
+
+    def _posterior(self, encoded: Encoded) -> tuple[Tensor, Tensor, Tensor]:
+        emb = super()._embeddings(encoded)
         logvar = self.logvar(emb.nodes).clamp(-LOGVAR_LIMIT, LOGVAR_LIMIT)
         return self.mu(emb.nodes), logvar, emb.relations
 
-    def embed(self, edge_index: Tensor, edge_type: Tensor) -> Embeddings:
-        mu, logvar, relations = self.posterior(edge_index, edge_type)
+    def _embeddings(self, encoded: Encoded) -> Embeddings:
+        # embed() and embed_subgraph() both come here
+        mu, logvar, relations = self._posterior(encoded)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
         return Embeddings(z, relations, gaussian_kl(mu, logvar))
 

@@ -8,6 +8,7 @@ import torch
 
 from kg.models import ENCODERS, CompGCNConfig, EncoderConfig, RGCNConfig
 from kg.models.compgcn import CompGCNConv, circular_correlation, compose
+from kg.models.encoders import Subgraph, with_inverse
 
 from ..linkpred.toy import random_edges
 
@@ -62,6 +63,22 @@ def test_relabelling_nodes_permutes_the_output(name, opts):
         enc.embedding.weight.copy_(enc.embedding.weight[perm])
     relabelled = enc(inverse[edge_index], edge_type).nodes
     torch.testing.assert_close(relabelled, out[perm], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("name", "opts"), PARAMS)
+def test_a_subgraph_of_the_whole_graph_gives_its_seed_rows(name, opts):
+    # the whole graph handed over as a "sampled" subgraph, nodes relabelled: the seeds'
+    # rows come out as in the full pass (the sampler itself: tests/kg/linkpred/test_sampling)
+    enc = build(name, opts).eval()
+    edge_index, edge_type = random_edges(N, R, 30)
+    full = enc(edge_index, edge_type).nodes
+    nodes = torch.randperm(N, generator=torch.Generator().manual_seed(2))
+    local = torch.argsort(nodes)  # local id of global node i
+    ei, et = with_inverse(local[edge_index], edge_type, R)
+    degree = torch.stack([torch.bincount(ei[1][et < R], minlength=N),
+                          torch.bincount(ei[1][et >= R], minlength=N)], 1)  # by local id
+    out = enc.forward_subgraph(Subgraph(nodes, 5, ei, et, degree))
+    torch.testing.assert_close(out.nodes, full[nodes[:5]])
 
 
 @pytest.mark.parametrize(("name", "opts"), [p for p in PARAMS if p[0] != "none"])
@@ -123,7 +140,7 @@ def test_compgcn_layer_equals_a_per_edge_loop(composition):
     x = torch.randn(n, d, dtype=torch.double)
     rel = torch.randn(2 * r, d, dtype=torch.double)
     edge_index, edge_type = random_edges(n, r, 9, seed=3)
-    out, rel_out = conv(x, edge_index, edge_type, rel)
+    out, rel_out = conv(x, *with_inverse(edge_index, edge_type, r), rel)
 
     def deg(targets):
         return [max(sum(1 for v in targets if v == u), 1) for u in range(n)]
