@@ -13,4 +13,13 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install --quiet -e '.[dev]'
   echo "$want" > "$stamp"
 fi
+# neighbour-sampled training needs torch-sparse: install it from wheels that
+# scripts/build_sampling_wheels.sh built before (building here would take far too long)
+wheels=${MEDGEN_WHEELS:-$HOME/.cache/medgen/wheels}
+if ls "$wheels"/torch_scatter-*.whl "$wheels"/torch_sparse-*.whl >/dev/null 2>&1 \
+    && ! .venv/bin/python -c "import torch_sparse" 2>/dev/null; then
+  .venv/bin/python -m pip install --quiet --no-index --find-links "$wheels" \
+    torch-scatter torch-sparse \
+    || echo "setup: the cached torch-sparse wheels in $wheels did not install" >&2
+fi
 .venv/bin/medgen neo4j install >&2

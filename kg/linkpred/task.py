@@ -1,12 +1,17 @@
 """Link prediction as a LightningModule: the loss, the negatives and the metrics.
 
 The model (encoder + decoder from the registries) knows nothing of training;
-the engine in ``training`` owns the loop. Each step runs full-graph message
-passing over the training triples and scores a batch of them (suited to
-graphs up to a few hundred thousand edges; larger ones need neighbour
-sampling). The training graph is kept in the module as buffers, so a
-checkpoint alone can score triples; the splits, negatives and filter come
-from the :class:`TripleGraph` given for training and evaluation.
+the engine in ``training`` owns the loop. By default each step runs
+full-graph message passing over the training triples and scores a batch of
+them (suited to graphs up to a few hundred thousand edges). With
+``num_neighbors`` set, each step instead encodes only a sampled k-hop subgraph
+around the batch's triples and their negatives (``kg.linkpred.sampling``).
+Validation, :meth:`LinkPredictionTask.evaluate`, calibration, proposals and
+write-back always run full-graph: inference over the whole graph fits in
+memory, and its embeddings are then exact. The training graph is kept in the
+module as buffers, so a checkpoint alone can score triples; the splits,
+negatives and filter come from the :class:`TripleGraph` given for training and
+evaluation.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from kg.linkpred.evaluation import (
     rank_triples,
 )
 from kg.linkpred.negatives import TypeConstrainedSampler
+from kg.linkpred.sampling import NeighbourBatches, SampledBatch, check_fanouts, require_backend
 from kg.models import MODELS, Embeddings, LinkPredictor, LinkPredictorConfig
 from training import config_from, config_to_dict
 
@@ -66,6 +72,12 @@ class LinkPredictionConfig:
     weight_decay: float = 0.0
     batch_size: int = 1024
     eval_batch_size: int = 256
+    # neighbour-sampled training: per-hop fan-outs (-1: all neighbours) of the subgraph
+    # each step encodes around its triples and negatives; None: full-graph message
+    # passing. Sampled losses only ("bce", "softplus"). Fewer hops than encoder layers
+    # is allowed (the outer layers then see fewer neighbours), more only cost time.
+    # Needs torch-sparse or pyg-lib (scripts/build_sampling_wheels.sh).
+    num_neighbors: list[int] | None = None
     # the graph, filled in from the TripleGraph at construction
     num_nodes: int = 0
     relations: list[str] = field(default_factory=list)
@@ -81,6 +93,12 @@ class LinkPredictionConfig:
             raise ValueError("adversarial_temperature, kl_weight and n3_weight must be >= 0")
         if self.model not in MODELS:
             raise ValueError(f"unknown model {self.model!r}; choose one of {MODELS.names()}")
+        if self.num_neighbors is not None:
+            self.num_neighbors = check_fanouts(self.num_neighbors)
+            if self.loss == "ce":
+                raise ValueError("num_neighbors needs a sampled loss ('bce' or 'softplus'): "
+                                 "the 'ce' loss scores every node of the graph as an answer, "
+                                 "and a sampled subgraph only holds the batch's neighbourhood")
 
     def model_config(self) -> LinkPredictorConfig:
         return LinkPredictorConfig(
@@ -100,6 +118,8 @@ class LinkPredictionTask(L.LightningModule):
                 config = dataclasses.replace(config, num_nodes=graph.num_nodes,
                                              relations=list(graph.relations))
             _check_same_graph(config, graph)
+            if config.num_neighbors is not None:
+                require_backend()  # a task built to train: fail before any training starts
         if not config.relations or config.num_nodes < 1:
             raise LinkPredictionError("the task needs a graph, or a config with num_nodes and "
                                       "relations (as saved in a checkpoint)")
@@ -133,9 +153,7 @@ class LinkPredictionTask(L.LightningModule):
                                       "than this graph's (another split?)")
         self.graph = graph
         self.edge_index, self.edge_type = edge_index.to(device), edge_type.to(device)
-        self.sampler = TypeConstrainedSampler(
-            graph.train, graph.node_type, graph.num_relations, len(graph.node_types),
-            constrained=self.config.type_constrained).to(device)
+        self.sampler = self._negative_sampler(graph).to(device)
         self.filter = FilterIndex(graph.all_triples(), graph.num_nodes, graph.num_relations)
         # a plain attribute, not a buffer: it is derived from the graph, not saved
         self.allowed = self.sampler.allowed_answers() if self.config.type_constrained else None
@@ -144,6 +162,11 @@ class LinkPredictionTask(L.LightningModule):
             # the same loss and ranks, and the fused cross-entropy is cheaper
             self.allowed = None
         return self
+
+    def _negative_sampler(self, graph: TripleGraph) -> TypeConstrainedSampler:
+        return TypeConstrainedSampler(graph.train, graph.node_type, graph.num_relations,
+                                      len(graph.node_types),
+                                      constrained=self.config.type_constrained)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Lightning calls this before load_state_dict: give the graph buffers the saved shapes
@@ -168,8 +191,16 @@ class LinkPredictionTask(L.LightningModule):
         return self.graph
 
     def train_dataloader(self) -> DataLoader:
-        train = self._require_graph().train
-        return DataLoader(TensorDataset(train), batch_size=self.config.batch_size, shuffle=True)
+        graph = self._require_graph()
+        c = self.config
+        collate = None
+        if c.num_neighbors is not None:
+            # the subgraphs are sampled in the loader (num_workers can parallelise that)
+            collate = NeighbourBatches(
+                *graph.message_passing_graph(), graph.num_nodes, graph.num_relations,
+                c.num_neighbors, self._negative_sampler(graph), c.num_negatives)
+        return DataLoader(TensorDataset(graph.train), batch_size=c.batch_size, shuffle=True,
+                          collate_fn=collate)
 
     def val_dataloader(self) -> DataLoader:
         valid = self._require_graph().valid
@@ -177,10 +208,14 @@ class LinkPredictionTask(L.LightningModule):
 
     # ---- training -------------------------------------------------------------------------
 
-    def training_step(self, batch: list[Tensor], batch_idx: int) -> Tensor:
-        (triples,) = batch  # (B, 3)
-        emb = self.embed()
-        loss = self._loss(emb, triples)
+    def training_step(self, batch: list[Tensor] | SampledBatch, batch_idx: int) -> Tensor:
+        if isinstance(batch, SampledBatch):  # local node ids of a sampled subgraph
+            emb = self.model.embed_subgraph(batch.subgraph)
+            triples, negatives = batch.positives, batch.negatives
+        else:
+            (triples,) = batch  # (B, 3)
+            emb, negatives = self.embed(), None
+        loss = self._loss(emb, triples, negatives)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True,
                  batch_size=len(triples))
         if self.config.n3_weight > 0:
@@ -190,7 +225,10 @@ class LinkPredictionTask(L.LightningModule):
             loss = loss + self.config.kl_weight * emb.kl
         return loss
 
-    def _loss(self, emb: Embeddings, triples: Tensor) -> Tensor:
+    def _loss(self, emb: Embeddings, triples: Tensor, negatives: Tensor | None = None
+              ) -> Tensor:
+        """The loss of a batch (B, 3); a sampled loss draws its negatives (B, k, 3) here
+        unless given (sampled batches bring theirs)."""
         c = self.config
         if c.loss == "ce":
             # 1-N: each triple asks for its tail and (as the inverse relation) its head
@@ -200,8 +238,9 @@ class LinkPredictionTask(L.LightningModule):
             allowed = self._allowed()
             return smoothed_cross_entropy(logits, torch.cat([t, h]), c.label_smoothing,
                                           None if allowed is None else allowed[rel])
-        assert self.sampler is not None
-        negatives = self.sampler(triples, c.num_negatives)  # (B, k, 3)
+        if negatives is None:
+            assert self.sampler is not None
+            negatives = self.sampler(triples, c.num_negatives)  # (B, k, 3)
         loss = self._sampled_loss(emb, triples, negatives)
         if self.model.config.reciprocal:
             # head queries are answered by the inverse relations: train them on (t, r+R, h)

@@ -289,3 +289,49 @@ def test_a_run_from_another_graph_is_refused(trained, cli, tmp_path, neo4j_serve
     finally:
         with neo4j_server.driver.session() as s:
             s.run("MATCH (g:Gene {id: 'NCBIGene:99'}) DETACH DELETE g").consume()
+
+
+# ---- neighbour-sampled training -----------------------------------------------------------
+SAMPLED = {"model": {"encoder": "rgcn", "decoder": "distmult", "dim": 16, "loss": "softplus",
+                     "lr": 0.05, "batch_size": 64, "num_neighbors": [5, 5]},
+           "train": {"max_epochs": 3, "patience": None, "accelerator": "cpu"},
+           "top_k": 3, "embeddings": False}
+
+
+def sampled_config(tmp_path: Path, **model) -> Path:
+    path = tmp_path / "sampled.json"
+    path.write_text(json.dumps({**SAMPLED, "model": {**SAMPLED["model"], **model}}))
+    return path
+
+
+def test_train_with_neighbour_sampling(cli, tmp_path):
+    pytest.importorskip("torch_sparse")
+    run = tmp_path / "sampled"  # outside the state folder: not the "latest run" of diagnose
+    result = cli("kg", "train", "--config", str(sampled_config(tmp_path)), "--out", str(run),
+                 "--format", "json")
+    assert result.code == 0, result
+    outcome = json.loads(result.out)
+    assert outcome["epochs"] == 3 and all(0 < r["mrr"] <= 1 for r in outcome["ranking"])
+    assert json.loads((run / "job.json").read_text())["config"]["model"]["num_neighbors"] == [
+        5, 5]
+
+
+@pytest.mark.parametrize(("model", "fragments"), [
+    ({"num_neighbors": "10,x"}, ["num_neighbors must be a non-empty list", "'10,x'"]),
+    ({"num_neighbors": [10, 0]}, ["num_neighbors must be", "-1 (all neighbours)"]),
+    ({"num_neighbors": [10, 10], "loss": "ce"}, ["num_neighbors needs a sampled loss"]),
+])
+def test_bad_neighbour_sampling_configs_are_one_clear_line(cli, tmp_path, model, fragments):
+    result = cli("kg", "train", "--config", str(sampled_config(tmp_path, **model)), "--out",
+                 str(tmp_path / "run"))
+    assert_one_line_error(result, *fragments)
+
+
+def test_sampling_without_its_backend_names_the_build_script(cli, tmp_path, monkeypatch):
+    import torch_geometric.typing
+
+    monkeypatch.setattr(torch_geometric.typing, "WITH_PYG_LIB", False)
+    monkeypatch.setattr(torch_geometric.typing, "WITH_TORCH_SPARSE", False)
+    result = cli("kg", "train", "--config", str(sampled_config(tmp_path)), "--out",
+                 str(tmp_path / "run"))
+    assert_one_line_error(result, "build_sampling_wheels.sh")
