@@ -33,7 +33,7 @@ from torch import nn
 from molgen import chem
 from molgen.errors import InvalidMolecule, MolgenError
 from molgen.task import MolVAETask, canonical_or_none
-from molgen.tokenizers import Tokenizer, tokenizer_from_dict
+from molgen.tokenizers import Tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +69,17 @@ def sample_prior(task: MolVAETask, n: int, *, temperature: float = 1.0, batch_si
 # --------------------------------------------------------------------------
 # Prior sampling at speed: generate, validate, de-duplicate and score
 #
-# Most of the cost is after torch: decoding the tokens (SELFIES -> SMILES is
-# pure Python), sanitising, canonical SMILES and the properties took ~1.3 ms of
-# CPU a MOSES-like molecule against ~0.7 ms of sampling on one torch thread
-# (benchmarks/molgen_moses.py). So torch samples in this process while worker
-# processes do the RDKit work on the batches sampled before. Workers receive
-# token ids (small arrays), not strings or molecules, and return canonical
-# SMILES with property values.
+# On a CPU a MOSES-like molecule costs ~0.56 ms of torch sampling (one
+# thread) and ~1.2 ms of RDKit work after it (SELFIES -> SMILES in pure
+# Python, sanitising, canonical SMILES, properties): benchmarks/molgen_moses.py.
+# So the work is cut into chunks that each sample from their own seed and
+# score what they sampled, one chunk per task in worker processes: every core
+# runs both stages, and the rows do not depend on how many workers there
+# are. On a GPU the parent samples (one device, large batches) and the
+# workers only score. Workers exchange token ids and small tuples, never
+# molecules.
 
-_WORKER_TOKENIZER: Tokenizer | None = None  # set in each worker by _init_worker
+_WORKER_TASK: MolVAETask | None = None  # set in each worker by _init_worker
 
 
 @dataclass
@@ -89,7 +91,7 @@ class ScoredSample:
     valid: int  # of which valid (every one with SELFIES)
     seconds: float  # wall clock, from the first sample to the last merged result
     # CPU seconds per stage (time.process_time), summed over the processes:
-    # sample (torch, here), decode, parse, canonical, properties (workers), merge (here)
+    # sample (torch), decode, parse, canonical, properties, merge (in the parent)
     stage_seconds: dict[str, float]
 
     @property
@@ -106,12 +108,33 @@ class _Scored:
     seconds: dict[str, float]
 
 
-def _score_ids(ids: np.ndarray, names: tuple[str, ...],
-               tokenizer: Tokenizer | None = None) -> _Scored:
+@dataclass(frozen=True)
+class _Chunk:
+    """What one chunk samples: ``size`` molecules from the prior with its own seed."""
+
+    size: int
+    seed: int | None
+    temperature: float
+    max_length: int | None
+
+
+def chunk_seed(seed: int | None, index: int) -> int | None:
+    """The seed of chunk ``index`` of a run seeded with ``seed`` (None: unseeded)."""
+    if seed is None:
+        return None
+    return int(np.random.SeedSequence([seed, index]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def _sample_chunk(task: MolVAETask, chunk: _Chunk) -> tuple[np.ndarray, float]:
+    """Token ids of one chunk, and the CPU seconds they took."""
+    start = time.process_time()
+    ids = task.sample_ids(chunk.size, temperature=chunk.temperature, max_length=chunk.max_length,
+                          generator=_generator(chunk.seed, task.device)).cpu().numpy()
+    return ids, time.process_time() - start
+
+
+def _score_ids(ids: np.ndarray, names: tuple[str, ...], tokenizer: Tokenizer) -> _Scored:
     """Decode, sanitise, canonicalise, de-duplicate (within the chunk) and score token ids."""
-    tokenizer = tokenizer or _WORKER_TOKENIZER
-    if tokenizer is None:
-        raise MolgenError("_score_ids needs a tokenizer (workers get it from scoring_pool)")
     clock = time.process_time  # CPU seconds: what each stage costs, whatever else runs
     t0 = clock()
     texts = tokenizer.decode_batch(ids)
@@ -133,59 +156,80 @@ def _score_ids(ids: np.ndarray, names: tuple[str, ...],
         "decode": t1 - t0, "parse": t2 - t1, "canonical": t3 - t2, "properties": t4 - t3})
 
 
-def _init_worker(tokenizer: dict) -> None:
-    global _WORKER_TOKENIZER
-    torch.set_num_threads(1)  # workers do no torch work; keep them from spawning OpenMP pools
-    _WORKER_TOKENIZER = tokenizer_from_dict(tokenizer)
+def _sample_and_score(chunk: _Chunk, names: tuple[str, ...],
+                      task: MolVAETask | None = None) -> _Scored:
+    task = task or _WORKER_TASK
+    if task is None:
+        raise MolgenError("_sample_and_score needs a task (workers get it from scoring_pool)")
+    ids, seconds = _sample_chunk(task, chunk)
+    scored = _score_ids(ids, names, task.tokenizer)
+    scored.seconds["sample"] = seconds
+    return scored
+
+
+def _score_in_worker(ids: np.ndarray, names: tuple[str, ...]) -> _Scored:
+    if _WORKER_TASK is None:
+        raise MolgenError("_score_in_worker runs in a scoring_pool worker")
+    return _score_ids(ids, names, _WORKER_TASK.tokenizer)
+
+
+def _init_worker(hparams: dict, state: dict[str, torch.Tensor]) -> None:
+    global _WORKER_TASK
+    torch.set_num_threads(1)  # one process a core: no OpenMP pool inside each
+    task = MolVAETask(hparams["config"], hparams["tokenizer"])
+    task.load_state_dict(state)
+    _WORKER_TASK = task.eval()
     # Load what the first call would: SA's fragment scores (a 1 s unpickling)
-    # and QED's alert catalogue, so that they are not charged to a batch.
+    # and QED's alert catalogue, so that they are not charged to a chunk.
     chem.properties("CCO")
 
 
-def scoring_pool(tokenizer: Tokenizer, workers: int = 2) -> ProcessPoolExecutor:
-    """Worker processes that score token ids for :func:`sample_scored` (use as a context).
+def scoring_pool(task: MolVAETask, workers: int = 2) -> ProcessPoolExecutor:
+    """Worker processes for :func:`sample_scored` (use as a context), each with a CPU copy
+    of ``task``'s model and tokenizer.
 
     Started with ``spawn`` (the parent holds torch threads, which ``fork``
-    does not copy safely); each imports RDKit and the tokenizer once, about
-    a second, so keep a pool for several calls.
+    does not copy safely); each imports torch and RDKit once, a few seconds,
+    so keep a pool for several calls. A pool serves the weights it was made
+    with: make a new one after training further.
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
+    state = {k: v.detach().cpu() for k, v in task.state_dict().items()}
     return ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
-                               initializer=_init_worker, initargs=(tokenizer.to_dict(),))
+                               initializer=_init_worker,
+                               initargs=(dict(task.hparams), state))
 
 
 def sample_scored(
     task: MolVAETask, n: int, *, temperature: float = 1.0,
-    properties: Sequence[str] = chem.PROPERTY_NAMES, batch_size: int = 1000,
-    chunk_size: int = 250, pool: ProcessPoolExecutor | None = None,
-    max_length: int | None = None, seed: int | None = None,
+    properties: Sequence[str] = chem.PROPERTY_NAMES, chunk_size: int = 500,
+    pool: ProcessPoolExecutor | None = None, max_length: int | None = None,
+    seed: int | None = None,
 ) -> ScoredSample:
     """``n`` prior samples reduced to the distinct valid ones, each with its properties.
 
-    The rows are what :func:`sample_prior` followed by de-duplication and
-    :func:`molgen.chem.properties` would give, in first-seen order, whatever
-    the number of workers. With a ``pool`` (:func:`scoring_pool`) each batch
-    of ``batch_size`` is sent in chunks of ``chunk_size`` to the workers while
-    the next batch is sampled here; without one everything runs in this
-    process. ``properties`` picks from :data:`molgen.chem.PROPERTY_NAMES`
-    (all by default).
+    The samples come in chunks of ``chunk_size``, chunk ``i`` decoded from
+    its own seed :func:`chunk_seed` ``(seed, i)``; the rows are what
+    :func:`sample_prior` of each chunk, then de-duplication and
+    :func:`molgen.chem.properties` would give, in first-seen order, with or
+    without a ``pool`` (:func:`scoring_pool`) and whatever its size. On a CPU
+    the workers sample and score whole chunks; on a GPU this process samples
+    and the workers score. ``properties`` picks from
+    :data:`molgen.chem.PROPERTY_NAMES` (all by default).
     """
-    if n < 0 or batch_size < 1 or chunk_size < 1:
-        raise ValueError(f"need n >= 0, batch_size >= 1, chunk_size >= 1; got {n}, "
-                         f"{batch_size}, {chunk_size}")
+    if n < 0 or chunk_size < 1:
+        raise ValueError(f"need n >= 0 and chunk_size >= 1; got {n}, {chunk_size}")
     names = tuple(properties)
     unknown = sorted(set(names) - set(chem.PROPERTY_NAMES))
     if unknown:
         raise ValueError(f"unknown properties {unknown}; known: {list(chem.PROPERTY_NAMES)}")
-    generator = _generator(seed, task.device)
     stages = dict.fromkeys(("sample", "decode", "parse", "canonical", "properties", "merge"),
                            0.0)
     smiles: list[str] = []
     rows: list[tuple[float | int, ...]] = []
     seen: set[str] = set()
     valid = 0
-    pending: deque[Future[_Scored]] = deque()
 
     def merge(part: _Scored) -> None:
         nonlocal valid
@@ -200,23 +244,26 @@ def sample_scored(
             stages[stage] += seconds
         stages["merge"] += time.process_time() - start
 
+    chunks = [_Chunk(min(chunk_size, n - start), chunk_seed(seed, i), temperature, max_length)
+              for i, start in enumerate(range(0, n, chunk_size))]
     begin = time.perf_counter()
-    for start in range(0, n, batch_size):
-        t0 = time.process_time()
-        ids = task.sample_ids(min(batch_size, n - start), temperature=temperature,
-                              max_length=max_length, generator=generator).cpu().numpy()
-        stages["sample"] += time.process_time() - t0
-        chunks = [ids[i:i + chunk_size] for i in range(0, len(ids), chunk_size)]
-        if pool is None:
-            for chunk in chunks:
-                merge(_score_ids(chunk, names, task.tokenizer))
-            continue
-        pending.extend(pool.submit(_score_ids, chunk, names) for chunk in chunks)
-        # Merge what is done, in order; wait only when far ahead of the workers.
-        while pending and (pending[0].done() or len(pending) > 8 * len(chunks)):
+    if pool is None:
+        for chunk in chunks:
+            merge(_sample_and_score(chunk, names, task))
+    elif task.device.type == "cpu":
+        # map keeps the order and lets the workers run ahead of the merging
+        for part in pool.map(_sample_and_score, chunks, [names] * len(chunks)):
+            merge(part)
+    else:
+        pending: deque[Future[_Scored]] = deque()
+        for chunk in chunks:
+            ids, seconds = _sample_chunk(task, chunk)
+            stages["sample"] += seconds
+            pending.append(pool.submit(_score_in_worker, ids, names))
+            while pending and pending[0].done():  # merge what is done, in order
+                merge(pending.popleft().result())
+        while pending:
             merge(pending.popleft().result())
-    while pending:
-        merge(pending.popleft().result())
     seconds = time.perf_counter() - begin
     table = pd.DataFrame.from_records(rows, columns=list(names))
     table.insert(0, "smiles", smiles)

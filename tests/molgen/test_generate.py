@@ -15,6 +15,7 @@ from molgen.errors import InvalidMolecule
 from molgen.generate import (
     LatentOptimisationConfig,
     PropertyHead,
+    chunk_seed,
     fit_property_head,
     optimise_latent,
     sample_analogues,
@@ -59,16 +60,20 @@ def test_prior_samples_are_valid_canonical_and_reproducible(task):
     assert sample_prior(task, 0) == []
 
 
-def _slow_scored(task, n, batch_size, seed):
-    """sample_prior, then de-duplication, then chem.properties: the obvious way."""
-    kept = list(dict.fromkeys(s for s in sample_prior(task, n, batch_size=batch_size, seed=seed)
-                              if s is not None))
+def _slow_scored(task, n, chunk_size, seed):
+    """sample_prior of each chunk with its seed, then de-duplication, then
+    chem.properties: the obvious way."""
+    sampled = []
+    for i, start in enumerate(range(0, n, chunk_size)):
+        size = min(chunk_size, n - start)
+        sampled += sample_prior(task, size, batch_size=size, seed=chunk_seed(seed, i))
+    kept = list(dict.fromkeys(s for s in sampled if s is not None))
     rows = [{"smiles": s, **chem.properties(s)} for s in kept]
     return pd.DataFrame(rows, columns=["smiles", *chem.PROPERTY_NAMES])
 
 
 def test_sample_scored_equals_sampling_then_dedupe_then_properties(task):
-    fast = sample_scored(task, 300, batch_size=128, chunk_size=50, seed=5)
+    fast = sample_scored(task, 300, chunk_size=128, seed=5)
     slow = _slow_scored(task, 300, 128, 5)
     pd.testing.assert_frame_equal(fast.table, slow, check_dtype=False)
     assert fast.generated == 300 and fast.valid == 300  # SELFIES
@@ -76,18 +81,28 @@ def test_sample_scored_equals_sampling_then_dedupe_then_properties(task):
     assert fast.per_second > 0
     assert set(fast.stage_seconds) == {"sample", "decode", "parse", "canonical", "properties",
                                        "merge"}
-    subset = sample_scored(task, 300, batch_size=128, properties=("qed",), seed=5)
+    subset = sample_scored(task, 300, chunk_size=128, properties=("qed",), seed=5)
     assert list(subset.table.columns) == ["smiles", "qed"]
     assert subset.table["qed"].tolist() == fast.table["qed"].tolist()
     assert sample_scored(task, 0).table.empty
 
 
+def test_chunks_draw_from_distinct_reproducible_seeds():
+    seeds = [chunk_seed(7, i) for i in range(100)]
+    assert len(set(seeds)) == 100 and seeds == [chunk_seed(7, i) for i in range(100)]
+    assert chunk_seed(8, 0) != seeds[0] and chunk_seed(None, 3) is None
+    assert all(0 <= s < 2**63 for s in seeds)  # what torch.Generator.manual_seed takes
+
+
 def test_sample_scored_with_worker_processes_gives_the_same_rows(task):
-    serial = sample_scored(task, 200, batch_size=64, chunk_size=16, seed=2)
-    with scoring_pool(task.tokenizer, workers=1) as pool:
-        pooled = sample_scored(task, 200, batch_size=64, chunk_size=16, seed=2, pool=pool)
+    """Workers sample and score whole chunks; how many there are, and which
+    finishes first, must not change a row."""
+    serial = sample_scored(task, 200, chunk_size=16, seed=2)
+    with scoring_pool(task, workers=2) as pool:
+        pooled = sample_scored(task, 200, chunk_size=16, seed=2, pool=pool)
     pd.testing.assert_frame_equal(pooled.table, serial.table)
     assert pooled.valid == serial.valid
+    assert pooled.stage_seconds["sample"] > 0  # the workers sampled
 
 
 def test_sample_scored_rejects_bad_arguments(task):
@@ -96,7 +111,7 @@ def test_sample_scored_rejects_bad_arguments(task):
     with pytest.raises(ValueError):
         sample_scored(task, 10, chunk_size=0)
     with pytest.raises(ValueError):
-        scoring_pool(task.tokenizer, workers=0)
+        scoring_pool(task, workers=0)
 
 
 def test_temperature_controls_diversity(task):

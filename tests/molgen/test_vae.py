@@ -21,7 +21,7 @@ from molgen.task import (
     token_loaders,
 )
 from molgen.tokenizers import BOS, EOS, PAD, UNK, fit_tokenizer
-from molgen.vae import VAE, VAEConfig, draw_tokens
+from molgen.vae import VAE, VAEConfig, _GRUStepper, draw_tokens
 from training import TrainConfig, fit, seed_everything
 
 from .drugs import DRUGS
@@ -86,6 +86,30 @@ def test_greedy_sampler_agrees_with_teacher_forcing():
         allowed[-1] &= n < 31
         assert torch.equal(steps[allowed], want[:n][allowed])
         assert (row[n:] == PAD).all()
+
+
+def test_sampling_step_is_the_decoder_gru():
+    """The sampler's GRU step (first-layer input products read from tables) gives
+    nn.GRU's outputs and states on the same tokens, layer by layer."""
+    torch.manual_seed(0)
+    model = VAE(dataclasses.replace(TINY, vocab_size=12, decoder_layers=3)).eval()
+    z, tokens = torch.randn(20, 16), torch.randint(0, 12, (20, 5))
+    stepper, h = _GRUStepper(model, z), model.initial_hidden(z)
+    mine = list(h)
+    with torch.no_grad():
+        for step in range(tokens.shape[1]):
+            x = torch.cat([model.embedding(tokens[:, step]), z], dim=-1).unsqueeze(1)
+            o, h = model.decoder(x, h)
+            out, mine = stepper(tokens[:, step], mine)
+            assert torch.allclose(out, o.squeeze(1), atol=1e-5)
+            assert torch.allclose(torch.stack(mine), h, atol=1e-5)
+    keep = torch.arange(20) % 3 != 0  # rows dropped as they finish keep their own z
+    stepper.keep(keep)
+    out, _ = stepper(tokens[keep, 0], [state[keep] for state in mine])
+    with torch.no_grad():
+        x = torch.cat([model.embedding(tokens[keep, 0]), z[keep]], dim=-1).unsqueeze(1)
+        o, _ = model.decoder(x, h[:, keep].contiguous())
+    assert torch.allclose(out, o.squeeze(1), atol=1e-5)
 
 
 def test_sampler_never_emits_banned_tokens_and_respects_max_length():
