@@ -52,10 +52,11 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-from rdkit import Chem, DataStructs, rdBase
+from rdkit import Chem, rdBase
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
 from molgen.chem import (  # fingerprints: the project's one definition, MOSES's
+    ScreenedQueries,
     canonical_smiles,
     fingerprint_matrix,
     is_valid,
@@ -63,7 +64,7 @@ from molgen.chem import (  # fingerprints: the project's one definition, MOSES's
     morgan_matrix,
     to_mol,
 )
-from molgen.errors import InvalidMolecule, MolgenError
+from molgen.errors import InvalidMolecule
 from molgen.moses_data import filter_smarts, moses_cache, moses_smiles, test_stats
 
 log = logging.getLogger(__name__)
@@ -118,35 +119,9 @@ def murcko_scaffold(mol: Chem.Mol) -> str | None:
     return smiles
 
 
-_PATTERN_BITS = 2048
-
-
-@dataclass(frozen=True)
-class _FilterPatterns:
-    queries: tuple[Chem.Mol, ...]
-    screens: np.ndarray  # (n_patterns, n_words) uint64: each query's pattern fingerprint
-
-
-def _pattern_words(fp: DataStructs.ExplicitBitVect) -> np.ndarray:
-    bits = np.zeros(fp.GetNumBits(), dtype=np.uint8)
-    DataStructs.ConvertToNumpyArray(fp, bits)
-    return np.packbits(bits).view(np.uint64)
-
-
 @functools.cache
-def _filter_patterns(cache: Path) -> _FilterPatterns:
-    # SMARTS, not SMILES: these are queries, parsed here once per process
-    # rather than through molgen.chem, whose to_mol reads molecules.
-    queries = []
-    for name, smarts in filter_smarts(cache):
-        query = Chem.MolFromSmarts(smarts)
-        if query is None:
-            raise MolgenError(f"MOSES filter {name} is not valid SMARTS: {smarts!r}")
-        queries.append(query)
-    screens = np.stack(
-        [_pattern_words(Chem.PatternFingerprint(q, fpSize=_PATTERN_BITS)) for q in queries]
-    )
-    return _FilterPatterns(tuple(queries), screens)
+def _filter_patterns(cache: Path) -> ScreenedQueries:
+    return ScreenedQueries.from_smarts(filter_smarts(cache), "MOSES filters")
 
 
 def passes_filters(mol: Chem.Mol, *, cache: Path | None = None) -> bool:
@@ -157,28 +132,11 @@ def passes_filters(mol: Chem.Mol, *, cache: Path | None = None) -> bool:
         return False
     if any(len(ring) > MAX_RING_SIZE for ring in mol.GetRingInfo().AtomRings()):
         return False
-    if _hits_filter_smarts(mol, _filter_patterns(moses_cache(cache))):
+    # MCF and PAINS alerts (about 30 of 502 queries are left to match after the screen)
+    if _filter_patterns(moses_cache(cache)).hits_any(mol):
         return False
     # MOSES also requires the non-isomeric SMILES to read back.
     return is_valid(Chem.MolToSmiles(mol, isomericSmiles=False))
-
-
-def _hits_filter_smarts(mol: Chem.Mol, patterns: _FilterPatterns, *, screen: bool = True) -> bool:
-    """Whether any MCF/PAINS query matches ``mol`` with explicit hydrogens.
-
-    Matching the 502 queries one by one costs ~8 ms a molecule, so each is
-    first screened with RDKit's pattern fingerprints, which exist for
-    substructure screening: a query can only match if its fingerprint bits are
-    a subset of the molecule's. About 30 queries are left to match; the tests
-    check the screen changes no answer on molecules that hit.
-    """
-    with_hs = Chem.AddHs(mol)  # several PAINS queries spell out hydrogens
-    if screen:
-        words = _pattern_words(Chem.PatternFingerprint(with_hs, fpSize=_PATTERN_BITS))
-        candidates = np.flatnonzero(~(patterns.screens & ~words).any(axis=1))
-    else:
-        candidates = range(len(patterns.queries))
-    return any(with_hs.HasSubstructMatch(patterns.queries[i]) for i in candidates)
 
 
 def describe(smiles: str, *, cache: Path | None = None) -> MolRecord | None:

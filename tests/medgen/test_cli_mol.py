@@ -161,3 +161,7 @@ def test_generate_rejects_bad_seed_and_optimise_without_seed(model_dir, tmp_path
                        "--seed-smiles", "C1CC", "--out", str(tmp_path)), "--seed-smiles")
     one_line_error(run(capsys, "mol", "generate", "-n", "5", "--model", str(model_dir),
                        "--optimise", "qed", "--out", str(tmp_path)), "--seed-smiles")
+    for option in ("--workers", "--threads"):
+        code, _, err = run(capsys, "mol", "generate", "-n", "5", "--model", str(model_dir),
+                           "--out", str(tmp_path), option, "0")
+        assert code == 2 and option in err and "Traceback" not in err

