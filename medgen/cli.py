@@ -387,6 +387,10 @@ def kg_train(
     decoder: Annotated[str | None, typer.Option(
         help="distmult | complex (the default) | rotate")] = None,
     dim: Annotated[int | None, typer.Option(min=2, help="Embedding size (default 32)")] = None,
+    num_neighbors: Annotated[str | None, typer.Option(
+        "--num-neighbors", help="Train on sampled subgraphs: neighbours per hop, e.g. 10,10 "
+        "(-1: all); needs a sampled loss and torch-sparse (scripts/build_sampling_wheels.sh). "
+        "Default: full-graph message passing")] = None,
     epochs: Annotated[int | None, typer.Option(min=1, help="Most epochs (default 30; "
                                                "early stopping on val_mrr may end sooner)")
                       ] = None,
@@ -415,7 +419,7 @@ def kg_train(
     from medgen.errors import RunError
 
     model_options = {"encoder": encoder, "decoder": decoder, "dim": dim, "seed": seed,
-                     "targets": target}
+                     "targets": target, "num_neighbors": _fanouts(num_neighbors)}
     budget = {"epochs": epochs, "max_time": max_time, "top_k": top_k,
               "keep_older_runs": keep_older_runs}
     if resume:
@@ -443,6 +447,18 @@ def kg_train(
         print(json.dumps(outcome.to_dict(), indent=2, default=str))
     else:
         _print_training(outcome)
+
+
+def _fanouts(text: str | None) -> list[int] | None:
+    """``--num-neighbors 10,10`` as [10, 10]; the config checks the values themselves."""
+    if text is None:
+        return None
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: give whole numbers separated by commas, e.g. "
+                                 "10,10 (-1: all neighbours)", param_hint="--num-neighbors"
+                                 ) from None
 
 
 @kg_app.command("similar", help=(

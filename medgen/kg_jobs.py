@@ -149,7 +149,8 @@ class JobConfig:
 
 def load_config(path: Path | None, **overrides: Any) -> JobConfig:
     """A job config from a JSON or YAML file (or the defaults), with ``overrides`` applied:
-    ``encoder``, ``decoder``, ``dim``, ``seed`` go to the model and run, ``epochs`` and
+    ``encoder``, ``decoder``, ``dim``, ``num_neighbors``, ``seed`` go to the model and run,
+    ``epochs`` and
     ``max_time`` to the engine, the rest (``targets``, ``top_k``, ``keep_older_runs``)
     to the job. None means "not given"."""
     raw: dict[str, Any] = {}
@@ -190,11 +191,13 @@ def _read_config_file(path: Path) -> dict[str, Any]:
 
 def apply_overrides(config: JobConfig, *, encoder: str | None = None,
                     decoder: str | None = None, dim: int | None = None,
+                    num_neighbors: list[int] | None = None,
                     seed: int | None = None, epochs: int | None = None,
                     max_time: float | None = None, targets: list[str] | None = None,
                     top_k: int | None = None, keep_older_runs: bool | None = None) -> JobConfig:
     d = config.to_dict()
-    for key, value in (("encoder", encoder), ("decoder", decoder), ("dim", dim)):
+    for key, value in (("encoder", encoder), ("decoder", decoder), ("dim", dim),
+                       ("num_neighbors", num_neighbors)):
         if value is not None:
             d["model"][key] = value
     if seed is not None:

@@ -327,6 +327,35 @@ def test_bad_neighbour_sampling_configs_are_one_clear_line(cli, tmp_path, model,
     assert_one_line_error(result, *fragments)
 
 
+def test_num_neighbors_option_sets_sampling_on_a_config_without_it(cli, tmp_path):
+    pytest.importorskip("torch_sparse")
+    config = tmp_path / "full.json"
+    config.write_text(json.dumps({**SAMPLED, "model": {k: v for k, v in SAMPLED["model"].items()
+                                                        if k != "num_neighbors"},
+                                  "train": {**SAMPLED["train"], "max_epochs": 1}}))
+    run = tmp_path / "flag"
+    result = cli("kg", "train", "--config", str(config), "--num-neighbors", "4,-1", "--out",
+                 str(run), "--format", "json")
+    assert result.code == 0, result
+    assert json.loads((run / "job.json").read_text())["config"]["model"]["num_neighbors"] == [
+        4, -1]
+
+
+@pytest.mark.parametrize(("value", "code", "fragment"), [
+    ("10,x", 2, "whole numbers separated by commas"),
+    ("", 2, "whole numbers separated by commas"),
+    ("10,0", 1, "-1 (all neighbours)"),
+])
+def test_bad_num_neighbors_option(cli, tmp_path, value, code, fragment):
+    result = cli("kg", "train", "--config", str(sampled_config(tmp_path)), "--num-neighbors",
+                 value, "--out", str(tmp_path / "run"))
+    if code == 1:
+        assert_one_line_error(result, fragment)
+    else:  # a usage error, printed in a box that wraps lines
+        words = " ".join(result.err.replace("│", " ").split())
+        assert result.code == 2 and fragment in words and "Traceback" not in result.err
+
+
 def test_sampling_without_its_backend_names_the_build_script(cli, tmp_path, monkeypatch):
     import torch_geometric.typing
 
