@@ -282,7 +282,8 @@ def measure_throughput(task, checkpoint: Path, args) -> dict:
     load_start = os.getloadavg()
     t0 = time.perf_counter()
     with scoring_pool(task, args.workers) as pool:
-        sample_scored(task, 500, pool=pool, seed=args.seed)  # starts and warms the workers
+        # starts the workers and warms each (a chunk apiece, usually)
+        sample_scored(task, 500 * args.workers, chunk_size=500, pool=pool, seed=args.seed)
         startup_s = time.perf_counter() - t0
         for label, names in settings.items():
             runs = [sample_scored(task, n, temperature=args.temperature, properties=names,
