@@ -93,6 +93,13 @@ def ours(dataset: str) -> list[Ours]:
                                        n3_weight=0.0 if big else 0.01)),
         Ours("RotatE 1-N", dict(decoder="rotate", dim=dim, loss="ce", lr=0.01,
                                 label_smoothing=0.0, batch_size=batch)),
+        # R-GCN as its paper pairs it, with DistMult; one layer, 4 bases
+        Ours("R-GCN + DistMult 1-N", dict(encoder="rgcn",
+                                          encoder_options={"num_layers": 1, "num_bases": 4,
+                                                           "dropout": 0.0},
+                                          decoder="distmult", dim=min(dim, 200), loss="ce",
+                                          lr=0.003, label_smoothing=0.0,
+                                          batch_size=1024 if not big else 256)),
         Ours("CompGCN + ComplEx 1-N", dict(encoder="compgcn",
                                            encoder_options={"num_layers": 1},
                                            decoder="complex", dim=min(dim, 200), loss="ce",
