@@ -33,12 +33,13 @@ def _describe(texts: Sequence[str | None]) -> list[dict | None]:
     molecule (the per-molecule work of :func:`candidate_table`)."""
     rows: list[dict | None] = []
     for text in texts:
+        if text is None:
+            rows.append(None)
+            continue
         try:
-            mol = chem.to_mol(text) if text is not None else None
-            key = chem.inchikey(mol) if mol is not None else None
+            mol = chem.to_mol(text)
+            key = chem.inchikey(mol)
         except InvalidMolecule:
-            key = None
-        if key is None:
             rows.append(None)
             continue
         pains, brenk = chem.pains_matches(mol), chem.brenk_matches(mol)
