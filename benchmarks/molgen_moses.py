@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/molgen_moses.py [--budget-s 1200] [--train-size 200000]
         [-n 30000] [--temperature 1.0] [--checkpoint CKPT] [--n-jobs 2] [--threads 1]
+        [--precision float32|bfloat16]
     .venv/bin/python benchmarks/molgen_moses.py --throughput-only --checkpoint CKPT
         [--throughput-n 5000] [--repeats 5] [--workers 2]
 
@@ -13,7 +14,9 @@ full MOSES table with ``molgen.metrics`` (FCD/SNN/Frag/Scaf against MOSES's
 shipped test statistics, novelty against all 1.58M train molecules) and prints
 it next to the published VAE, CharRNN, JTN-VAE and LatentGAN rows. It also
 reports the posterior-collapse check of the trained model on held-out
-molecules (KL in nats, active latent units, reconstruction).
+molecules (KL in nats, active latent units, reconstruction). ``--precision
+bfloat16`` samples with bf16 decoder products and writes its table under
+``moses_bfloat16``, beside the float32 one.
 
 Throughput part (alone with ``--throughput-only``): prior sampling + SELFIES
 decoding + RDKit sanitising + canonical SMILES + de-duplication + all
@@ -22,7 +25,8 @@ decoding + RDKit sanitising + canonical SMILES + de-duplication + all
 ``--repeats``; the same with fewer properties (without SA; the rule-of-five
 and Veber descriptors only; none); the CPU cost of each stage and of each
 property; and bare ``Chem.MolFromSmiles`` of the same molecules in the same
-run, as a ratio.
+run, as a ratio. Each setting runs with float32 and with bfloat16 decoder
+products, the repeats of the two interleaved.
 
 Writes benchmarks/results/molgen_moses.json (a part not run keeps its last
 result there).
@@ -45,6 +49,8 @@ import warnings
 from pathlib import Path
 
 import torch
+
+from molgen.vae import PRECISIONS
 
 RESULTS = Path(__file__).resolve().parent / "results" / "molgen_moses.json"
 
@@ -182,7 +188,8 @@ def evaluate(task, args) -> dict:
     generated: list[str] = []
     while len(generated) < args.n:
         generated += task.sample(min(2000, args.n - len(generated)),
-                                 temperature=args.temperature, generator=generator)
+                                 temperature=args.temperature, generator=generator,
+                                 precision=args.precision)
     sample_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     with warnings.catch_warnings():
@@ -190,7 +197,8 @@ def evaluate(task, args) -> dict:
         table = moses_metrics(generated, n_jobs=args.n_jobs)
     metrics_s = time.perf_counter() - t1
     lengths = [len(s) for s in generated]
-    return {"n": args.n, "temperature": args.temperature, "sample_s": round(sample_s, 1),
+    return {"n": args.n, "temperature": args.temperature, "precision": args.precision,
+            "sample_s": round(sample_s, 1),
             "metrics_s": round(metrics_s, 1), "mean_smiles_length": statistics.fmean(lengths),
             "metrics": table, "latent_diagnostics": diagnostics,
             "goals": {k: {"goal": v, "met": table[k] >= v} for k, v in GOALS.items()}}
@@ -278,7 +286,7 @@ def measure_throughput(task, checkpoint: Path, args) -> dict:
             p for p in chem.PROPERTY_NAMES if p not in ("qed", "sa")),
         "no properties (validate + canonical + dedupe)": (),
     }
-    n, result = args.throughput_n, {}
+    n, result = args.throughput_n, {precision: {} for precision in PRECISIONS}
     load_start = os.getloadavg()
     t0 = time.perf_counter()
     with scoring_pool(task, args.workers) as pool:
@@ -286,31 +294,24 @@ def measure_throughput(task, checkpoint: Path, args) -> dict:
         sample_scored(task, 500 * args.workers, chunk_size=500, pool=pool, seed=args.seed)
         startup_s = time.perf_counter() - t0
         for label, names in settings.items():
-            runs = [sample_scored(task, n, temperature=args.temperature, properties=names,
-                                  pool=pool, seed=args.seed + 1 + r)
-                    for r in range(args.repeats)]
-            result[label] = _summary(runs)
-            if label == "all properties":
-                # Bare RDKit parsing of the same molecules, in the same run, per repeat.
-                bare = [_bare_parse_seconds(r.table["smiles"].tolist()) for r in runs]
-                ratios = [r.seconds / wall for r, (wall, _) in zip(runs, bare, strict=True)]
-                cpu_ratios = [sum(r.stage_seconds.values()) / cpu
-                              for r, (_, cpu) in zip(runs, bare, strict=True)]
-                middle = sorted(range(len(runs)), key=lambda i: runs[i].per_second)[len(runs) // 2]
-                median, (bare_wall, bare_cpu) = runs[middle], bare[middle]
-                result[label]["bare_MolFromSmiles"] = {
-                    "molecules": len(median.table), "wall_s": round(bare_wall, 3),
-                    "cpu_s": round(bare_cpu, 3), "per_s": round(len(median.table) / bare_wall, 1),
-                    "ratio_pipeline_to_bare_wall": {"median": round(statistics.median(ratios), 1),
-                                                    "all": [round(x, 1) for x in ratios]},
-                    "ratio_pipeline_to_bare_cpu": round(statistics.median(cpu_ratios), 1),
-                    "note": "one process, Chem.MolFromSmiles only; the pipeline uses "
-                            f"{args.workers} worker processes, each sampling and scoring"}
-                sample = median.table["smiles"].tolist()[:2000]
-            log.info("%s: %.0f valid unique/s (median of %d)", label,
-                     result[label]["valid_unique_per_s"]["median"], args.repeats)
-    serial = sample_scored(task, n, temperature=args.temperature, seed=args.seed + 1)
-    result["all properties, one process"] = _summary([serial])
+            runs = {precision: [] for precision in PRECISIONS}
+            for r in range(args.repeats):  # interleaved: the machine's noise hits both alike
+                for precision in PRECISIONS:
+                    runs[precision].append(sample_scored(
+                        task, n, temperature=args.temperature, properties=names, pool=pool,
+                        seed=args.seed + 1 + r, precision=precision))
+            for precision, done in runs.items():
+                result[precision][label] = _summary(done)
+                if label == "all properties":
+                    result[precision][label]["bare_MolFromSmiles"] = _bare_comparison(
+                        done, args.workers)
+                log.info("%s, %s: %.0f valid unique/s (median of %d)", label, precision,
+                         result[precision][label]["valid_unique_per_s"]["median"], args.repeats)
+            sample = done[0].table["smiles"].tolist()[:2000]
+    for precision in PRECISIONS:
+        serial = sample_scored(task, n, temperature=args.temperature, seed=args.seed + 1,
+                               precision=precision)
+        result[precision]["all properties, one process"] = _summary([serial])
     return {
         "checkpoint": str(checkpoint), "n_per_repeat": n, "repeats": args.repeats,
         "workers": args.workers, "torch_threads": args.threads,
@@ -321,17 +322,36 @@ def measure_throughput(task, checkpoint: Path, args) -> dict:
     }
 
 
+def _bare_comparison(runs: list, workers: int) -> dict:
+    """Bare RDKit parsing of each repeat's molecules, in this process, against the pipeline."""
+    bare = [_bare_parse_seconds(r.table["smiles"].tolist()) for r in runs]
+    ratios = [r.seconds / wall for r, (wall, _) in zip(runs, bare, strict=True)]
+    cpu_ratios = [sum(r.stage_seconds.values()) / cpu
+                  for r, (_, cpu) in zip(runs, bare, strict=True)]
+    middle = sorted(range(len(runs)), key=lambda i: runs[i].per_second)[len(runs) // 2]
+    median, (bare_wall, bare_cpu) = runs[middle], bare[middle]
+    return {"molecules": len(median.table), "wall_s": round(bare_wall, 3),
+            "cpu_s": round(bare_cpu, 3), "per_s": round(len(median.table) / bare_wall, 1),
+            "ratio_pipeline_to_bare_wall": {"median": round(statistics.median(ratios), 1),
+                                            "all": [round(x, 1) for x in ratios]},
+            "ratio_pipeline_to_bare_cpu": round(statistics.median(cpu_ratios), 1),
+            "note": "one process, Chem.MolFromSmiles only; the pipeline uses "
+                    f"{workers} worker processes, each sampling and scoring"}
+
+
 def print_throughput(t: dict) -> None:
     print(f"\nthroughput: {t['n_per_repeat']} generated a repeat, median of {t['repeats']}, "
           f"{t['workers']} worker processes, each sampling (1 torch thread) and scoring")
-    for label, row in t["settings"].items():
-        stages = ", ".join(f"{k} {v:.0f}" for k, v in row["stage_us_per_molecule"].items())
-        print(f"  {label:<46} {row['valid_unique_per_s']['median']:>7.0f} valid unique/s "
-              f"(CPU bound {row['cpu_bound_per_s']:.0f})   [CPU us/molecule: {stages}]")
-    bare = t["settings"]["all properties"]["bare_MolFromSmiles"]
-    print(f"  bare Chem.MolFromSmiles of the same molecules: {bare['per_s']:.0f}/s (one "
-          f"process); pipeline / bare: wall {bare['ratio_pipeline_to_bare_wall']['median']}x, "
-          f"CPU {bare['ratio_pipeline_to_bare_cpu']}x")
+    for precision, settings in t["settings"].items():
+        print(f" decoder products in {precision}:")
+        for label, row in settings.items():
+            stages = ", ".join(f"{k} {v:.0f}" for k, v in row["stage_us_per_molecule"].items())
+            print(f"  {label:<46} {row['valid_unique_per_s']['median']:>7.0f} valid unique/s "
+                  f"(CPU bound {row['cpu_bound_per_s']:.0f})   [CPU us/molecule: {stages}]")
+        bare = settings["all properties"]["bare_MolFromSmiles"]
+        print(f"  bare Chem.MolFromSmiles of the same molecules: {bare['per_s']:.0f}/s (one "
+              f"process); pipeline / bare: wall {bare['ratio_pipeline_to_bare_wall']['median']}x,"
+              f" CPU {bare['ratio_pipeline_to_bare_cpu']}x")
     print("  property costs, us/molecule:", json.dumps(t["descriptor_us_per_molecule"]))
 
 
@@ -394,6 +414,8 @@ def main() -> int:
     ap.add_argument("--n-jobs", type=int, default=2, help="processes for the MOSES metrics")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (training, sampling)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--precision", choices=list(PRECISIONS), default="float32",
+                    help="decoder products for the MOSES sample (throughput runs both)")
     ap.add_argument("--throughput-only", action="store_true",
                     help="only the throughput part (needs --checkpoint)")
     ap.add_argument("--skip-throughput", action="store_true")
@@ -426,9 +448,16 @@ def main() -> int:
             log.info("trained: %s", checkpoint)
         task = MolVAETask.load_from_checkpoint(checkpoint, map_location="cpu").eval()
         moses = evaluate(task, args)
-        moses |= {"checkpoint": str(checkpoint), "budget_s": args.budget_s,
-                  "training": training}
-        result["moses"] = moses
+        key = "moses" if args.precision == "float32" else f"moses_{args.precision}"
+        if training is None:  # a given checkpoint: keep what its training run recorded
+            earlier = result.get("moses", {})
+            same = earlier.get("checkpoint") == str(checkpoint)
+            training, budget_s = (earlier.get("training"), earlier.get("budget_s")) if same \
+                else (None, None)
+        else:
+            budget_s = args.budget_s
+        moses |= {"checkpoint": str(checkpoint), "budget_s": budget_s, "training": training}
+        result[key] = moses
         _write(args.out, result)  # kept even if the throughput part fails
         if training:
             print("training:", json.dumps({k: v for k, v in training.items()

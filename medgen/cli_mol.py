@@ -54,6 +54,11 @@ class Objective(str, Enum):
     qed = "qed"
 
 
+class Precision(str, Enum):
+    float32 = "float32"
+    bfloat16 = "bfloat16"
+
+
 class EvalFormat(str, Enum):
     table = "table"
     json = "json"
@@ -207,6 +212,10 @@ def mol_generate(
     threads: Annotated[int, typer.Option(
         min=1, help="Torch threads for sampling: the decoder's small products gain little "
         "from more, and lose much when another process holds a core")] = 1,
+    precision: Annotated[Precision, typer.Option(
+        help="Precision of the decoder's matrix products in prior sampling. bfloat16 samples "
+        "~1.4x faster on CPUs with AVX512-BF16 or AMX (slower on others) and draws other "
+        "molecules from the same --seed")] = Precision.float32,
 ) -> None:
     """Sample molecules and write candidates.csv and candidates.sdf (valid, de-duplicated,
     with properties and filter flags)."""
@@ -253,7 +262,8 @@ def mol_generate(
             extra = pd.DataFrame({"method": "analogue", "seed_smiles": found["seed"],
                                   "seed_tanimoto": found["tanimoto"]})
         else:
-            smiles = sample_prior(task, n, temperature=temperature, seed=seed)
+            smiles = sample_prior(task, n, temperature=temperature, seed=seed,
+                                  precision=precision.value)
             extra = pd.DataFrame({"method": ["prior"] * len(smiles)})
     except InvalidMolecule as e:
         raise RunError(f"--seed-smiles: {e}") from e

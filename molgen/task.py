@@ -198,15 +198,17 @@ class MolVAETask(L.LightningModule):
 
     def decode_latent_ids(self, z: torch.Tensor, *, temperature: float = 0.0,
                           max_length: int | None = None,
-                          generator: torch.Generator | None = None) -> torch.Tensor:
-        """Token ids (n, max_length + 1) each row of ``z`` decodes to, <eos>/<pad>-terminated."""
+                          generator: torch.Generator | None = None,
+                          precision: str = "float32") -> torch.Tensor:
+        """Token ids (n, max_length + 1) each row of ``z`` decodes to, <eos>/<pad>-terminated;
+        ``precision`` as in :meth:`molgen.vae.VAE.sample`."""
         was_training = self.model.training
         self.model.eval()
         try:
             return self.model.sample(z.to(self.device), temperature=temperature,
                                      max_length=max_length or self.config.max_length,
                                      banned_ids=(UNK,), start_ids=self.tokenizer.start_ids,
-                                     generator=generator)
+                                     generator=generator, precision=precision)
         finally:
             self.model.train(was_training)
 
@@ -218,18 +220,20 @@ class MolVAETask(L.LightningModule):
             z, temperature=temperature, max_length=max_length, generator=generator))
 
     def sample_ids(self, n: int, *, temperature: float = 1.0, max_length: int | None = None,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
+                   generator: torch.Generator | None = None,
+                   precision: str = "float32") -> torch.Tensor:
         """Token ids of ``n`` molecules from the prior N(0, I), decoded in one batch."""
         z = torch.randn(n, self.config.model.latent_dim, generator=generator,
                         device=generator.device if generator is not None else self.device)
         return self.decode_latent_ids(z, temperature=temperature, max_length=max_length,
-                                      generator=generator)
+                                      generator=generator, precision=precision)
 
     def sample(self, n: int, *, temperature: float = 1.0, max_length: int | None = None,
-               generator: torch.Generator | None = None) -> list[str]:
+               generator: torch.Generator | None = None, precision: str = "float32") -> list[str]:
         """``n`` molecules from the prior N(0, I), decoded in one batch (raw, not canonical)."""
         return self.tokenizer.decode_batch(self.sample_ids(
-            n, temperature=temperature, max_length=max_length, generator=generator))
+            n, temperature=temperature, max_length=max_length, generator=generator,
+            precision=precision))
 
     def latent_diagnostics(self, smiles: Sequence[str], *, batch_size: int = 1024,
                            active_threshold: float = 0.01) -> dict[str, float]:

@@ -30,6 +30,9 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+# Precision of the sampler's GRU matrix products; the gate arithmetic stays float32.
+PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
 
 @dataclass
 class VAEConfig:
@@ -151,7 +154,8 @@ class VAE(nn.Module):
     @torch.inference_mode()
     def sample(self, z: torch.Tensor, *, max_length: int = 100, temperature: float = 1.0,
                banned_ids: Sequence[int] = (), start_ids: Sequence[int] | None = None,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+               generator: torch.Generator | None = None,
+               precision: str = "float32") -> torch.Tensor:
         """Decode every row of ``z`` (batch, latent) at once; token ids (batch, max_length + 1).
 
         Each row holds its tokens, then <eos>, then <pad>. Tokens are drawn from
@@ -161,11 +165,16 @@ class VAE(nn.Module):
         but <eos> when None); a row that reaches ``max_length`` tokens is
         closed with <eos>. Rows are dropped
         from the batch as they finish, so a step costs what the open rows cost.
+        ``precision`` is that of the GRU's matrix products (see :class:`_GRUStepper`):
+        "bfloat16" makes them ~2x faster on CPUs with native bf16 (sampling ~1.4x) and draws
+        slightly different molecules from the same seed.
         """
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
         if max_length < 1:
             raise ValueError(f"max_length must be >= 1, got {max_length}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
         c = self.config
         batch, device = z.shape[0], z.device
         out = torch.full((batch, max_length + 1), c.pad_id, dtype=torch.long, device=device)
@@ -183,7 +192,7 @@ class VAE(nn.Module):
         only_eos[c.eos_id] = 0.0
 
         rows = torch.arange(batch, device=device)  # which output rows are still open
-        stepper = _GRUStepper(self, z)
+        stepper = _GRUStepper(self, z, PRECISIONS[precision])
         h = list(self.initial_hidden(z))  # a (open, hidden) state per layer
         token = torch.full((batch,), c.bos_id, dtype=torch.long, device=device)
         for step in range(max_length + 1):
@@ -213,42 +222,60 @@ class _GRUStepper:
     (rows, 3H) matrix). That removes a third of the multiply-adds of a step
     of the default model: prior sampling went from 695 to 562 us a molecule
     on one CPU thread. Inference only: no dropout between layers.
+
+    With ``dtype=torch.bfloat16`` the per-step products (hidden-to-hidden, and
+    input-to-hidden above the first layer) multiply bf16 copies of the states
+    and weights, accumulate in float32 and round their result to bf16; the
+    gates, states and tables stay float32. On a CPU with AVX512-BF16 that
+    product runs 2.3x faster (500x384 by 384x1152: 4.7 -> 2.0 ms).
     """
 
-    def __init__(self, vae: VAE, z: torch.Tensor):
+    def __init__(self, vae: VAE, z: torch.Tensor, dtype: torch.dtype = torch.float32):
         gru, emb = vae.decoder, vae.embedding.weight
         w_ih = gru.weight_ih_l0  # (3H, embedding + latent), gates ordered r, z, n
+        self.dtype = dtype
         self.token_gates = emb @ w_ih[:, :emb.shape[1]].T  # (vocab, 3H)
         self.row_gates = torch.addmm(gru.bias_ih_l0, z, w_ih[:, emb.shape[1]:].T)  # (rows, 3H)
-        self.layers = [(getattr(gru, f"weight_ih_l{k}"), getattr(gru, f"bias_ih_l{k}"),
-                        getattr(gru, f"weight_hh_l{k}").T, getattr(gru, f"bias_hh_l{k}"))
+        self.layers = [(getattr(gru, f"weight_ih_l{k}").T.to(dtype), getattr(gru, f"bias_ih_l{k}"),
+                        getattr(gru, f"weight_hh_l{k}").T.to(dtype), getattr(gru, f"bias_hh_l{k}"))
                        for k in range(gru.num_layers)]
 
     def keep(self, open_: torch.Tensor) -> None:
         self.row_gates = self.row_gates[open_]
+
+    def _product(self, bias: torch.Tensor, x: torch.Tensor, w_t: torch.Tensor) -> torch.Tensor:
+        if self.dtype == torch.float32:
+            return torch.addmm(bias, x, w_t)
+        return torch.mm(x.to(self.dtype), w_t).float().add_(bias)
 
     def __call__(self, token: torch.Tensor, h: list[torch.Tensor]
                  ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Next hidden states of ``h`` (one (rows, H) tensor a layer) after ``token``
         (rows,): the last layer's output (rows, H) and the new states."""
         x, new = None, []
-        for k, (w_ih, b_ih, w_hh_t, b_hh) in enumerate(self.layers):
-            gi = (self.token_gates[token] + self.row_gates if k == 0
-                  else torch.addmm(b_ih, x, w_ih.T))
-            x = _gru_cell(gi, h[k], w_hh_t, b_hh)
+        for k, (w_ih_t, b_ih, w_hh_t, b_hh) in enumerate(self.layers):
+            gi = (self.token_gates[token].add_(self.row_gates) if k == 0
+                  else self._product(b_ih, x, w_ih_t))
+            x = _gru_cell(gi, h[k], self._product(b_hh, h[k], w_hh_t))
             new.append(x)
         return x, new
 
 
-def _gru_cell(gi: torch.Tensor, h: torch.Tensor, w_hh_t: torch.Tensor, b_hh: torch.Tensor
-              ) -> torch.Tensor:
-    """PyTorch's GRU update of ``h`` (rows, H) given the input projection ``gi`` (rows, 3H)."""
-    i_r, i_z, i_n = gi.chunk(3, dim=1)
-    h_r, h_z, h_n = torch.addmm(b_hh, h, w_hh_t).chunk(3, dim=1)
-    reset = torch.sigmoid(i_r + h_r)
-    update = torch.sigmoid(i_z + h_z)
-    candidate = torch.tanh(i_n + reset * h_n)
-    return candidate + update * (h - candidate)  # (1 - update) * candidate + update * h
+def _gru_cell(gi: torch.Tensor, h: torch.Tensor, gh: torch.Tensor) -> torch.Tensor:
+    """PyTorch's GRU update of ``h`` (rows, H) given the input and hidden projections
+    ``gi`` and ``gh`` (rows, 3H), biases included. Overwrites ``gi``.
+
+    Written as few passes over memory as the equations allow (in place, both
+    gates in one sigmoid, lerp for the mix): at the sampler's batch sizes the
+    element-wise work costs as much as the matrix products.
+    """
+    size = h.shape[1]
+    gates = gi[:, :2 * size].add_(gh[:, :2 * size]).sigmoid_()  # reset | update
+    reset, update = gates[:, :size], gates[:, size:]
+    # tanh(x) = 2 sigmoid(2x) - 1: this torch's CPU tanh is 6x slower than its sigmoid.
+    candidate = torch.addcmul(gi[:, 2 * size:], reset, gh[:, 2 * size:])
+    candidate = candidate.mul_(2).sigmoid_().mul_(2).sub_(1)
+    return torch.lerp(candidate, h, update)  # (1 - update) * candidate + update * h
 
 
 def draw_tokens(logits: torch.Tensor, temperature: float,

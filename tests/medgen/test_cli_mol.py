@@ -89,6 +89,12 @@ def test_generate_writes_csv_and_sdf(model_dir, tmp_path, capsys):
     assert float(first.GetProp("qed")) == pytest.approx(table["qed"][0], rel=1e-4)
     assert first.GetProp("method") == "prior"
 
+    rough = tmp_path / "bf16"
+    code, _, err = run(capsys, "mol", "generate", "-n", "30", "--model", str(model_dir),
+                       "--out", str(rough), "--precision", "bfloat16")
+    assert code == 0, err
+    assert len(pd.read_csv(rough / "candidates.csv", keep_default_na=False)) > 0
+
 
 def test_generate_analogues_with_conformers(model_dir, tmp_path, capsys):
     out = tmp_path / "analogues"
@@ -165,3 +171,6 @@ def test_generate_rejects_bad_seed_and_optimise_without_seed(model_dir, tmp_path
         code, _, err = run(capsys, "mol", "generate", "-n", "5", "--model", str(model_dir),
                            "--out", str(tmp_path), option, "0")
         assert code == 2 and option in err and "Traceback" not in err
+    code, _, err = run(capsys, "mol", "generate", "-n", "5", "--model", str(model_dir),
+                       "--out", str(tmp_path), "--precision", "float16")
+    assert code == 2 and "--precision" in err and "Traceback" not in err

@@ -105,7 +105,25 @@ def test_sample_scored_with_worker_processes_gives_the_same_rows(task):
     assert pooled.stage_seconds["sample"] > 0  # the workers sampled
 
 
+def test_bfloat16_sampling_is_valid_reproducible_and_reaches_the_workers(task):
+    rough = sample_prior(task, 200, seed=4, precision="bfloat16")
+    assert all(s is not None for s in rough)
+    assert sample_prior(task, 200, seed=4, precision="bfloat16") == rough
+    assert rough != sample_prior(task, 200, seed=4)  # other draws from the same seed
+    serial = sample_scored(task, 120, chunk_size=40, seed=4, precision="bfloat16")
+    with scoring_pool(task, workers=2) as pool:
+        pooled = sample_scored(task, 120, chunk_size=40, seed=4, pool=pool,
+                               precision="bfloat16")
+    pd.testing.assert_frame_equal(pooled.table, serial.table)
+    assert serial.table["smiles"].tolist() == list(dict.fromkeys(
+        sample_prior(task, 40, batch_size=40, seed=chunk_seed(4, 0), precision="bfloat16")
+        + sample_prior(task, 40, batch_size=40, seed=chunk_seed(4, 1), precision="bfloat16")
+        + sample_prior(task, 40, batch_size=40, seed=chunk_seed(4, 2), precision="bfloat16")))
+
+
 def test_sample_scored_rejects_bad_arguments(task):
+    with pytest.raises(ValueError, match="precision"):
+        sample_scored(task, 10, precision="half")
     with pytest.raises(ValueError, match="unknown properties"):
         sample_scored(task, 10, properties=("logp",))
     with pytest.raises(ValueError):
