@@ -457,7 +457,9 @@ def main() -> int:
     # held-out token accuracy 0.71 against 0.951, 25.3 and 0.59 for batch 256.
     ap.add_argument("--batch-size", type=int, help="default 64 on a CPU, 512 on a GPU")
     ap.add_argument("--n-jobs", type=int, default=2, help="processes for the MOSES metrics")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (training, sampling)")
+    ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
+                    help="torch threads for training and the MOSES sample (default: all cores; "
+                    "2 train 1.6x faster than 1 here)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--precision", choices=list(PRECISIONS), default="float32",
                     help="decoder products for the MOSES sample (throughput runs both)")
