@@ -1,7 +1,7 @@
 """MOSES benchmark of the SELFIES VAE, and its generation throughput.
 
     .venv/bin/python benchmarks/molgen_moses.py [--budget-s 1200] [--train-size 200000]
-        [-n 30000] [--temperature 1.0] [--checkpoint CKPT] [--n-jobs 2] [--threads 1]
+        [-n 30000] [--temperature 1.0] [--checkpoint CKPT] [--n-jobs 2] [--threads CORES]
         [--precision float32|bfloat16] [--accelerator auto|cpu|gpu] [--model-size small|moses]
     .venv/bin/python benchmarks/molgen_moses.py --throughput-only --checkpoint CKPT
         [--throughput-n 5000] [--repeats 5] [--workers 2]
