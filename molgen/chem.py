@@ -378,17 +378,31 @@ _LIPINSKI_LIMITS = {"mw": 500.0, "clogp": 5.0, "hbd": 5, "hba": 10}
 _VEBER_LIMITS = {"rotatable_bonds": 10, "tpsa": 140.0}
 
 
-def lipinski(mol: MolLike, *, max_violations: int = 1) -> bool:
-    """Rule of five: at most ``max_violations`` of MW, cLogP, HBD, HBA limits exceeded."""
+def _descriptor(mol: Chem.Mol, name: str, values: Mapping[str, float | int] | None
+                ) -> float | int:
+    if values is not None and name in values:
+        return values[name]
+    return _DESCRIPTORS[name](mol)
+
+
+def lipinski(mol: MolLike, *, max_violations: int = 1,
+             values: Mapping[str, float | int] | None = None) -> bool:
+    """Rule of five: at most ``max_violations`` of MW, cLogP, HBD, HBA limits exceeded.
+
+    ``values``: descriptors already computed for ``mol`` (e.g. by
+    :func:`properties`), used instead of computing them again.
+    """
     mol = _as_mol(mol)
-    violations = sum(_DESCRIPTORS[name](mol) > limit for name, limit in _LIPINSKI_LIMITS.items())
+    violations = sum(_descriptor(mol, name, values) > limit
+                     for name, limit in _LIPINSKI_LIMITS.items())
     return violations <= max_violations
 
 
-def veber(mol: MolLike) -> bool:
-    """Veber's oral-bioavailability rule: <= 10 rotatable bonds and TPSA <= 140 A^2."""
+def veber(mol: MolLike, *, values: Mapping[str, float | int] | None = None) -> bool:
+    """Veber's oral-bioavailability rule: <= 10 rotatable bonds and TPSA <= 140 A^2
+    (``values`` as in :func:`lipinski`)."""
     mol = _as_mol(mol)
-    return all(_DESCRIPTORS[name](mol) <= limit for name, limit in _VEBER_LIMITS.items())
+    return all(_descriptor(mol, name, values) <= limit for name, limit in _VEBER_LIMITS.items())
 
 
 @functools.cache

@@ -43,8 +43,9 @@ def _describe(texts: Sequence[str | None]) -> list[dict | None]:
             rows.append(None)
             continue
         pains, brenk = chem.pains_matches(mol), chem.brenk_matches(mol)
-        lipinski, veber = chem.lipinski(mol), chem.veber(mol)
-        rows.append({"id": key, "smiles": Chem.MolToSmiles(mol), **chem.properties(mol),
+        values = chem.properties(mol)
+        lipinski, veber = chem.lipinski(mol, values=values), chem.veber(mol, values=values)
+        rows.append({"id": key, "smiles": Chem.MolToSmiles(mol), **values,
                      "lipinski": lipinski, "veber": veber, "pains": ";".join(pains),
                      "brenk": ";".join(brenk),
                      "passes_filters": lipinski and veber and not pains})

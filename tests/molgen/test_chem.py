@@ -341,6 +341,18 @@ def test_lipinski_strict():
     assert chem.lipinski(ASPIRIN, max_violations=0) is True
 
 
+def test_rules_reuse_descriptors_computed_before():
+    for smiles in (ASPIRIN, CAFFEINE, "C" * 40, "C" * 14, "OCC(O)C(O)C(O)C(O)C(O)C(O)C(O)C(O)CO"):
+        mol = chem.to_mol(smiles)
+        values = chem.properties(mol)
+        assert chem.lipinski(mol, values=values) is chem.lipinski(mol)
+        assert chem.veber(mol, values=values) is chem.veber(mol)
+    # the given values are the ones judged (aspirin passes on its own descriptors)
+    heavy = {"mw": 900.0, "clogp": 9.0}
+    assert chem.lipinski(ASPIRIN, values=heavy) is False
+    assert chem.veber(ASPIRIN, values={"tpsa": 200.0}) is False
+
+
 @pytest.mark.parametrize(
     ("smiles", "passes"),
     [
