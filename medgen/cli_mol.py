@@ -10,6 +10,7 @@ imported inside the commands (``medgen.cli`` imports this module).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -223,7 +224,13 @@ def mol_generate(
     import torch
 
     from molgen.errors import InvalidMolecule
-    from molgen.export import candidate_table, write_csv, write_sdf
+    from molgen.export import (
+        DESCRIBE_CHUNK,
+        candidate_table,
+        describe_pool,
+        write_csv,
+        write_sdf,
+    )
     from molgen.generate import (
         LatentOptimisationConfig,
         fit_property_head,
@@ -238,38 +245,43 @@ def mol_generate(
     task = load_model(model)
     training = _training_set(model)
     run_id = f"{resolve_checkpoint(model)}#seed={seed}"
-    try:
-        if optimise is not None:
-            if not training:
-                raise RunError(f"--optimise needs the training molecules ({TRAIN_SMILES}) "
-                               "next to the model to fit its property head")
-            head = fit_property_head(task, sorted(training), properties=(optimise.value, "sa"),
-                                     seed=seed)
-            frames = []
-            for s in seed_smiles or []:
-                res = optimise_latent(task, head, s, LatentOptimisationConfig(
-                    maximise=optimise.value, n_starts=max(1, min(n, 64))), seed=seed)
-                frames.append(res.candidates.head(n).assign(seed=res.seed))
-            found = pd.concat(frames, ignore_index=True)
-            smiles = found["smiles"].tolist()
-            extra = pd.DataFrame({"method": f"optimise_{optimise.value}",
-                                  "seed_smiles": found["seed"],
-                                  "seed_tanimoto": found["tanimoto"]})
-        elif seed_smiles:
-            found = sample_analogues(task, seed_smiles, n_samples=n, temperature=temperature,
-                                     seed=seed)
-            smiles = found["smiles"].tolist()
-            extra = pd.DataFrame({"method": "analogue", "seed_smiles": found["seed"],
-                                  "seed_tanimoto": found["tanimoto"]})
-        else:
-            smiles = sample_prior(task, n, temperature=temperature, seed=seed,
-                                  precision=precision.value)
-            extra = pd.DataFrame({"method": ["prior"] * len(smiles)})
-    except InvalidMolecule as e:
-        raise RunError(f"--seed-smiles: {e}") from e
-    extra["run_id"] = run_id
-    table = candidate_table(smiles, extra.reset_index(drop=True), training=training,
-                            workers=workers)
+    # Worker processes start now, so that their imports overlap the sampling;
+    # a small run is described in this process.
+    expected = n * max(1, len(seed_smiles or []))
+    parallel = workers > 1 and expected > DESCRIBE_CHUNK
+    with describe_pool(workers) if parallel else contextlib.nullcontext() as pool:
+        try:
+            if optimise is not None:
+                if not training:
+                    raise RunError(f"--optimise needs the training molecules ({TRAIN_SMILES}) "
+                                   "next to the model to fit its property head")
+                head = fit_property_head(task, sorted(training), properties=(optimise.value, "sa"),
+                                         seed=seed)
+                frames = []
+                for s in seed_smiles or []:
+                    res = optimise_latent(task, head, s, LatentOptimisationConfig(
+                        maximise=optimise.value, n_starts=max(1, min(n, 64))), seed=seed)
+                    frames.append(res.candidates.head(n).assign(seed=res.seed))
+                found = pd.concat(frames, ignore_index=True)
+                smiles = found["smiles"].tolist()
+                extra = pd.DataFrame({"method": f"optimise_{optimise.value}",
+                                      "seed_smiles": found["seed"],
+                                      "seed_tanimoto": found["tanimoto"]})
+            elif seed_smiles:
+                found = sample_analogues(task, seed_smiles, n_samples=n, temperature=temperature,
+                                         seed=seed)
+                smiles = found["smiles"].tolist()
+                extra = pd.DataFrame({"method": "analogue", "seed_smiles": found["seed"],
+                                      "seed_tanimoto": found["tanimoto"]})
+            else:
+                smiles = sample_prior(task, n, temperature=temperature, seed=seed,
+                                      precision=precision.value)
+                extra = pd.DataFrame({"method": ["prior"] * len(smiles)})
+        except InvalidMolecule as e:
+            raise RunError(f"--seed-smiles: {e}") from e
+        extra["run_id"] = run_id
+        table = candidate_table(smiles, extra.reset_index(drop=True), training=training,
+                                pool=pool)
     if table.empty:
         raise RunError(f"no valid molecule among {len(smiles)} generated; try another seed, "
                        "a lower --temperature or a better-trained model")

@@ -8,7 +8,7 @@ import pytest
 from rdkit import Chem
 
 from molgen import chem
-from molgen.export import candidate_table, embed_3d, write_csv, write_sdf
+from molgen.export import candidate_table, describe_pool, embed_3d, write_csv, write_sdf
 
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
 CAFFEINE = "Cn1c(=O)c2c(ncn2C)n(C)c1=O"
@@ -50,6 +50,11 @@ def test_worker_processes_give_the_same_table():
     one = candidate_table(smiles, extra, training=training)
     pooled = candidate_table(smiles, extra, training=training, workers=2, chunk_size=4)
     pd.testing.assert_frame_equal(pooled, one)
+    with describe_pool(2) as pool:  # started and warmed before the molecules exist
+        given = candidate_table(smiles, extra, training=training, chunk_size=4, pool=pool)
+    pd.testing.assert_frame_equal(given, one)
+    with pytest.raises(ValueError, match="workers"):
+        describe_pool(0)
     assert one["method"].tolist() == ["m0", "m2", "m5", "m7", "m9"]  # first occurrences
     with pytest.raises(ValueError, match="workers"):
         candidate_table(smiles, workers=0)
