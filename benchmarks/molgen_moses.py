@@ -345,7 +345,8 @@ def measure_throughput(task, checkpoint: Path, args) -> dict:
                         done, args.workers)
                 log.info("%s, %s: %.0f valid unique/s (median of %d)", label, precision,
                          result[precision][label]["valid_unique_per_s"]["median"], args.repeats)
-            sample = done[0].table["smiles"].tolist()[:2000]
+            if label == "all properties":  # molecules for the per-property costs below
+                sample = runs["float32"][0].table["smiles"].tolist()[:2000]
     for precision in PRECISIONS:
         serial = sample_scored(task, n, temperature=args.temperature, seed=args.seed + 1,
                                precision=precision)
