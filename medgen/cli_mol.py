@@ -141,6 +141,9 @@ def mol_train(
     skip_invalid: Annotated[bool, typer.Option(
         "--skip-invalid/--strict", help="Skip invalid molecules (listed with file:line) or "
         "refuse the file")] = True,
+    precision: Annotated[Precision, typer.Option(
+        help="bfloat16 trains with bf16 autocast over float32 weights: ~1.3x faster on CPUs "
+        "with AVX512-BF16 or AMX, much slower on others")] = Precision.float32,
 ) -> None:
     """Train the SELFIES (or SMILES) VAE on a file or on MOSES, small CPU-friendly sizes."""
     import random
@@ -149,7 +152,7 @@ def mol_train(
     from molgen.task import MolVAETask, MolVAETaskConfig, token_loaders
     from molgen.tokenizers import fit_tokenizer
     from training import seed_everything
-    from training.config import TrainConfig
+    from training.config import LIGHTNING_PRECISION, TrainConfig
     from training.engine import fit
 
     if (smiles is None) == (moses is None):
@@ -176,7 +179,8 @@ def mol_train(
         run = TrainConfig(max_epochs=epochs, max_time_s=max_time, seed=seed,
                           accelerator="cpu", devices=1, log_dir=str(out_dir.parent),
                           run_name=out_dir.name, progress_bar=False, num_sanity_val_steps=0,
-                          log_every_n_steps=1, gradient_clip_val=50.0)
+                          log_every_n_steps=1, gradient_clip_val=50.0,
+                          precision=LIGHTNING_PRECISION[precision.value])
     except ValueError as e:
         raise RunError(f"cannot train: {e}") from e
     result = fit(task, train_loader, run, val=val_loader)

@@ -46,6 +46,11 @@ def config_from(cls: type[C], value: C | Mapping[str, Any] | None) -> C:
     return cls(**value)
 
 
+# The precision words of the CLIs and benchmarks, as Lightning names them: bfloat16
+# trains with bf16 autocast over float32 weights (no loss scaling needed).
+LIGHTNING_PRECISION = {"float32": "32-true", "bfloat16": "bf16-mixed"}
+
+
 @dataclass
 class TrainConfig:
     """How to run a training: the engine's settings, independent of the model."""

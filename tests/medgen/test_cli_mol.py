@@ -70,6 +70,19 @@ def test_train_writes_a_checkpoint_and_the_training_set(model_dir):
     assert saved == [chem.canonical_smiles(s) for s in DRUGS]
 
 
+def test_train_in_bfloat16_logs_a_finite_loss(mounted, drugs_file, tmp_path, capsys):
+    out = tmp_path / "bf16"
+    code, stdout, err = run(capsys, "mol", "train", "--smiles", str(drugs_file), "--epochs", "2",
+                            "--size", "tiny", "--out", str(out), "--precision", "bfloat16")
+    assert code == 0, err
+    assert (out / "checkpoints" / "last.ckpt").is_file()
+    loss = float(stdout.split("train loss ")[1].split()[0])
+    assert loss == loss and loss < 10  # finite: bf16 autocast did not overflow
+    code, _, err = run(capsys, "mol", "train", "--smiles", str(drugs_file), "--out",
+                       str(tmp_path / "x"), "--precision", "float16")
+    assert code == 2 and "--precision" in err and "Traceback" not in err
+
+
 def test_generate_writes_csv_and_sdf(model_dir, tmp_path, capsys):
     out = tmp_path / "gen"
     code, stdout, err = run(capsys, "mol", "generate", "-n", "60", "--model", str(model_dir),

@@ -12,6 +12,7 @@ import torch
 
 from molgen import chem
 from molgen.task import (
+    LengthBucketSampler,
     MolVAETask,
     MolVAETaskConfig,
     canonical_or_none,
@@ -234,6 +235,49 @@ def test_prior_samples_are_all_valid_with_selfies(trained):
     smiles = task.sample(300, temperature=1.0, generator=torch.Generator().manual_seed(1))
     assert len(smiles) == 300
     assert all(s is not None for s in canonical_or_none(smiles))
+
+
+def _spread(batches, lengths):
+    return sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches)
+
+
+def test_length_buckets_cover_every_molecule_once_with_less_padding():
+    lengths = [int(x) for x in torch.randint(5, 60, (1000,), generator=torch.Generator()
+                                             .manual_seed(3))]
+    sampler = LengthBucketSampler(lengths, 32, pool_batches=8,
+                                  generator=torch.Generator().manual_seed(0))
+    first, second = list(sampler), list(sampler)
+    assert len(first) == len(sampler) == 32  # 31 full batches and one of 8
+    assert sorted(i for b in first for i in b) == list(range(1000))
+    assert sorted(len(b) for b in first)[0] == 1000 - 31 * 32
+    assert first != second  # a new order each epoch
+    plain = LengthBucketSampler(lengths, 32, pool_batches=1,
+                                generator=torch.Generator().manual_seed(0))
+    assert _spread(first, lengths) < 0.5 * _spread(list(plain), lengths)
+    again = LengthBucketSampler(lengths, 32, pool_batches=8,
+                                generator=torch.Generator().manual_seed(0))
+    assert list(again) == first  # the seed fixes the batches
+
+
+def test_length_buckets_drop_only_the_short_batch():
+    sampler = LengthBucketSampler(list(range(100)), 32, pool_batches=2, drop_last=True,
+                                  generator=torch.Generator().manual_seed(0))
+    batches = list(sampler)
+    assert len(batches) == len(sampler) == 3
+    assert all(len(b) == 32 for b in batches)
+    with pytest.raises(ValueError, match="must be >= 1"):
+        LengthBucketSampler([3, 4], 0)
+
+
+def test_training_loader_batches_are_bucketed_and_seeded():
+    tokenizer = fit_tokenizer("selfies", DRUGS)
+    train, val = token_loaders(tokenizer, DRUGS * 8, batch_size=8, val_fraction=0.1, seed=1)
+    again, _ = token_loaders(tokenizer, DRUGS * 8, batch_size=8, val_fraction=0.1, seed=1)
+    assert isinstance(train.batch_sampler, LengthBucketSampler)
+    batches = [b.tolist() for b in train]
+    assert batches == [b.tolist() for b in again]
+    assert sum(len(b) for b in batches) == len(train.batch_sampler) * 8  # drop_last
+    assert sum(len(b) for b in val) == round(len(DRUGS) * 8 * 0.1)
 
 
 def test_smiles_tokenizer_trains_too():
