@@ -140,7 +140,7 @@ def _molecules(args) -> tuple[list[str], list[str]]:
 
 
 def _calibrate_step_seconds(task, loader, device: torch.device, precision: str,
-                            steps: int = 6) -> float:
+                            steps: int = 20) -> float:
     """Median seconds of one training step (forward, backward, Adam) on a copy of ``task``
     on ``device``, with ``precision`` (float32, or bfloat16 autocast as Lightning's
     bf16-mixed runs it)."""
@@ -189,7 +189,8 @@ def train(args, run_dir: Path) -> tuple[Path, dict]:
     expected_steps = int(args.budget_s / step_s)
     warmup = max(1, int(args.kl_warmup_fraction * expected_steps))
     config = MolVAETaskConfig(model=_model_config(args.model_size), lr=args.lr,
-                              kl_max=args.kl_max, kl_warmup_steps=warmup)
+                              kl_max=args.kl_max, kl_warmup_steps=warmup,
+                              lr_decay_steps=expected_steps if args.lr_decay else 0)
     seed_everything(args.seed)
     task = MolVAETask(config, tokenizer)
     run = TrainConfig(max_epochs=1000, max_time_s=args.budget_s, seed=args.seed,
@@ -457,6 +458,9 @@ def main() -> int:
     ap.add_argument("--checkpoint", type=Path, help="skip training, use this checkpoint")
     ap.add_argument("--run-dir", type=Path, help="where training writes (default: a temp dir)")
     ap.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    ap.add_argument("--lr-decay", action="store_true",
+                    help="cosine decay of the learning rate to 5%% over the steps the budget "
+                    "allows")
     ap.add_argument("--kl-max", type=float, default=0.01, help="KL weight after warm-up")
     ap.add_argument("--kl-warmup-fraction", type=float, default=0.5,
                     help="share of the budget's steps over which the KL weight warms up")
@@ -519,7 +523,8 @@ def main() -> int:
                 else (None, None)
         else:
             budget_s = args.budget_s
-        moses |= {"checkpoint": str(checkpoint), "budget_s": budget_s, "training": training}
+        moses |= {"command": result["command"], "checkpoint": str(checkpoint),
+                  "budget_s": budget_s, "training": training}
         result[key] = moses
         _write(args.out, result)  # kept even if the throughput part fails
         if training:
@@ -530,7 +535,8 @@ def main() -> int:
               json.dumps({k: round(v, 4) for k, v in moses["latent_diagnostics"].items()}))
     if not args.skip_throughput:
         task = MolVAETask.load_from_checkpoint(checkpoint, map_location="cpu").eval()
-        result["throughput"] = measure_throughput(task, checkpoint, args)
+        result["throughput"] = {"command": result["command"],
+                                **measure_throughput(task, checkpoint, args)}
         print_throughput(result["throughput"])
 
     _write(args.out, result)

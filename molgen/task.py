@@ -22,7 +22,9 @@ our default 0.01, see :class:`MolVAETaskConfig`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,6 +57,11 @@ class MolVAETaskConfig:
     kl_max: float = 0.01
     kl_warmup_begin: int = 0  # optimiser step at which the warm-up begins
     kl_warmup_steps: int = 10_000  # steps from kl_start to kl_max (0: kl_max at once)
+    # Optimiser steps over which the learning rate falls from lr to lr_final * lr along a
+    # cosine, then stays there (0: constant lr). A budgeted run decays over the steps its
+    # budget allows, so it ends on small steps instead of stopping mid-stride.
+    lr_decay_steps: int = 0
+    lr_final: float = 0.05
     max_length: int = 100  # tokens, <bos>/<eos> excluded: longer molecules are not used
     val_samples: int = 0  # prior samples drawn after each validation to log validity, uniqueness
     sample_temperature: float = 1.0  # for those samples
@@ -66,6 +73,9 @@ class MolVAETaskConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.kl_start < 0 or self.kl_max < 0:
             raise ValueError(f"KL weights must be >= 0, got {self.kl_start} -> {self.kl_max}")
+        if self.lr_decay_steps < 0 or not 0 <= self.lr_final <= 1:
+            raise ValueError(f"need lr_decay_steps >= 0 and 0 <= lr_final <= 1, got "
+                             f"{self.lr_decay_steps}, {self.lr_final}")
         if self.kl_warmup_steps < 0 or self.kl_warmup_begin < 0:
             raise ValueError("kl_warmup_steps and kl_warmup_begin must be >= 0")
         if self.max_length < 1:
@@ -82,6 +92,14 @@ def kl_weight(step: int, config: MolVAETaskConfig) -> float:
     if config.kl_warmup_steps == 0 or progress >= config.kl_warmup_steps:
         return config.kl_max
     return config.kl_start + (config.kl_max - config.kl_start) * progress / config.kl_warmup_steps
+
+
+def lr_factor(step: int, config: MolVAETaskConfig) -> float:
+    """The learning rate at optimiser step ``step`` as a fraction of ``config.lr``."""
+    if config.lr_decay_steps == 0:
+        return 1.0
+    progress = min(step, config.lr_decay_steps) / config.lr_decay_steps
+    return config.lr_final + (1 - config.lr_final) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -161,8 +179,13 @@ class MolVAETask(L.LightningModule):
         self.log("val_validity", len(canonical) / len(smiles), sync_dist=True)
         self.log("val_unique", len(set(canonical)) / max(len(canonical), 1), sync_dist=True)
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.model.parameters(), lr=self.config.lr)
+    def configure_optimizers(self):
+        optimiser = torch.optim.Adam(self.model.parameters(), lr=self.config.lr)
+        if self.config.lr_decay_steps == 0:
+            return optimiser
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimiser, functools.partial(lr_factor, config=self.config))
+        return {"optimizer": optimiser, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     # -- using the model -------------------------------------------------------
 

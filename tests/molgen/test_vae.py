@@ -18,6 +18,7 @@ from molgen.task import (
     canonical_or_none,
     kl_divergence,
     kl_weight,
+    lr_factor,
     token_loader,
     token_loaders,
 )
@@ -165,6 +166,31 @@ def test_kl_annealing_is_linear_from_start_to_max():
     assert [kl_weight(s, config) for s in (0, 10, 60, 110, 1000)] == pytest.approx(
         [0.1, 0.1, 0.3, 0.5, 0.5])
     assert kl_weight(0, MolVAETaskConfig(kl_max=0.05, kl_warmup_steps=0)) == 0.05
+
+
+def test_learning_rate_falls_along_a_cosine_then_stays():
+    config = MolVAETaskConfig(lr_decay_steps=100, lr_final=0.1)
+    assert [lr_factor(s, config) for s in (0, 50, 100, 500)] == pytest.approx(
+        [1.0, 0.55, 0.1, 0.1])
+    assert lr_factor(70, MolVAETaskConfig()) == 1.0  # no decay by default
+    for bad in ({"lr_decay_steps": -1}, {"lr_final": 1.5}):
+        with pytest.raises(ValueError, match="lr_decay_steps"):
+            MolVAETaskConfig(**bad)
+
+
+def test_optimiser_steps_the_decay_schedule():
+    task = tiny_task(lr_decay_steps=4, lr_final=0.25)
+    configured = task.configure_optimizers()
+    optimiser, schedule = configured["optimizer"], configured["lr_scheduler"]
+    assert schedule["interval"] == "step"
+    lrs = []
+    for _ in range(6):
+        lrs.append(optimiser.param_groups[0]["lr"])
+        optimiser.step()
+        schedule["scheduler"].step()
+    assert lrs == pytest.approx([1e-2 * lr_factor(s, task.config) for s in range(6)])
+    assert lrs[-1] == pytest.approx(2.5e-3)
+    assert isinstance(tiny_task().configure_optimizers(), torch.optim.Adam)
 
 
 def test_kl_divergence_matches_torch_distributions():
