@@ -139,33 +139,8 @@ def _molecules(args) -> tuple[list[str], list[str]]:
     return [train[i] for i in picked[:size]], [train[i] for i in picked[-2000:]]
 
 
-def _calibrate_step_seconds(task, loader, device: torch.device, precision: str,
-                            steps: int = 20) -> float:
-    """Median seconds of one training step (forward, backward, Adam) on a copy of ``task``
-    on ``device``, with ``precision`` (float32, or bfloat16 autocast as Lightning's
-    bf16-mixed runs it)."""
-    import copy
-
-    probe = copy.deepcopy(task).to(device)
-    optimiser = probe.configure_optimizers()
-    times = []
-    for i, batch in enumerate(loader):
-        if i == steps:
-            break
-        start = time.perf_counter()
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16"):
-            terms, _ = probe.losses(batch.to(device))
-        optimiser.zero_grad()
-        terms["loss"].backward()
-        optimiser.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times[1:] or times)  # the first step pays for allocation
-
-
 def train(args, run_dir: Path) -> tuple[Path, dict]:
-    from molgen.task import MolVAETask, MolVAETaskConfig, token_loaders
+    from molgen.task import MolVAETask, MolVAETaskConfig, measure_step_seconds, token_loaders
     from molgen.tokenizers import fit_tokenizer
     from training import TrainConfig, fit, seed_everything
     from training.config import LIGHTNING_PRECISION
@@ -184,8 +159,8 @@ def train(args, run_dir: Path) -> tuple[Path, dict]:
     prepare_s = time.perf_counter() - t0
     # The KL weight warms up over the first half of the steps the budget allows
     # (measured on a copy of the model): annealing schedules are in steps, budgets in seconds.
-    step_s = _calibrate_step_seconds(task, train_loader, select_device(args.accelerator),
-                                     args.train_precision)
+    step_s = measure_step_seconds(task, train_loader, device=select_device(args.accelerator),
+                                  precision=args.train_precision)
     expected_steps = int(args.budget_s / step_s)
     warmup = max(1, int(args.kl_warmup_fraction * expected_steps))
     config = MolVAETaskConfig(model=_model_config(args.model_size), lr=args.lr,

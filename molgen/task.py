@@ -25,6 +25,8 @@ import dataclasses
 import functools
 import logging
 import math
+import statistics
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -310,6 +312,39 @@ def canonical_or_none(smiles: Sequence[str]) -> list[str | None]:
 
 
 # --------------------------------------------------------------------------
+def measure_step_seconds(task: MolVAETask, loader: DataLoader, *,
+                         device: torch.device | str = "cpu", precision: str = "float32",
+                         steps: int = 20) -> float:
+    """Median seconds of one training step (forward, backward, Adam) of a copy of ``task``
+    on ``loader``'s batches: budgets are in seconds, KL warm-up and lr decay in steps.
+
+    ``precision`` "bfloat16" runs the forward pass under bf16 autocast, as
+    Lightning's bf16-mixed does. The first step is left out (it allocates).
+    """
+    import copy
+
+    device = torch.device(device)
+    probe = copy.deepcopy(task).to(device)
+    configured = probe.configure_optimizers()
+    optimiser = configured["optimizer"] if isinstance(configured, dict) else configured
+    times = []
+    for i, batch in enumerate(loader):
+        if i == steps:
+            break
+        start = time.perf_counter()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+            terms, _ = probe.losses(batch.to(device))
+        optimiser.zero_grad()
+        terms["loss"].backward()
+        optimiser.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    if not times:
+        raise ValueError("the loader gave no batch to time")
+    return statistics.median(times[1:] or times)
+
+
 # Data
 
 

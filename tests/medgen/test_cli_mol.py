@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 from rdkit import Chem
 
 from medgen import cli
@@ -64,10 +65,29 @@ def model_dir(mounted, drugs_file, tmp_path_factory) -> Path:
     return out
 
 
+def _warmup_steps(run: Path) -> int:
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu",
+                            weights_only=False)
+    return checkpoint["hyper_parameters"]["config"]["kl_warmup_steps"]
+
+
 def test_train_writes_a_checkpoint_and_the_training_set(model_dir):
     assert (model_dir / "checkpoints" / "last.ckpt").is_file()
     saved = (model_dir / "train_smiles.txt").read_text().split()
     assert saved == [chem.canonical_smiles(s) for s in DRUGS]
+    # 80 epochs of one batch fit in --max-time 60: the KL weight warms up over the first 40.
+    assert _warmup_steps(model_dir) == 40
+
+
+def test_train_warms_up_over_half_of_what_max_time_allows(mounted, drugs_file, tmp_path,
+                                                          capsys):
+    out = tmp_path / "timed"
+    code, _, err = run(capsys, "mol", "train", "--smiles", str(drugs_file), "--epochs",
+                       "100000", "--size", "tiny", "--out", str(out), "--max-time", "3")
+    assert code == 0, err
+    # 3 s cannot hold 100,000 steps (a step takes milliseconds): the warm-up follows the
+    # timed estimate, not the epochs.
+    assert 1 <= _warmup_steps(out) < 10_000
 
 
 def test_train_in_bfloat16_logs_a_finite_loss(mounted, drugs_file, tmp_path, capsys):
