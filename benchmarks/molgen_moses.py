@@ -6,6 +6,8 @@
         [--accelerator auto|cpu|gpu] [--model-size small|moses]
     .venv/bin/python benchmarks/molgen_moses.py --throughput-only --checkpoint CKPT
         [--throughput-n 5000] [--repeats 5] [--workers 2]
+    .venv/bin/python benchmarks/molgen_moses.py --diagnose-only --checkpoint CKPT
+        [--diagnose-n 5000]
 
 MOSES part: trains ``MolVAETask`` (SELFIES, ``VAEConfig.small()``) on a seeded
 sample of ``--train-size`` MOSES train molecules on the shared engine
@@ -30,6 +32,12 @@ and Veber descriptors only; none); the CPU cost of each stage and of each
 property; and bare ``Chem.MolFromSmiles`` of the same molecules in the same
 run, as a ratio. Each setting runs with float32 and with bfloat16 decoder
 products, the repeats of the two interleaved.
+
+Diagnosis (alone with ``--diagnose-only``): FCD/Test, SNN, Frag, Filters and
+the molecules' shape (heavy atoms, rings, aromatic share) of MOSES test
+molecules themselves, of their posterior means decoded greedily, of their
+posterior samples and of prior samples decoded at temperature 1, and of prior
+samples at 0.7: which of encoder, prior and token sampling the FCD gap lies in.
 
 Writes benchmarks/results/molgen_moses.json (a part not run keeps its last
 result there).
@@ -224,6 +232,50 @@ def evaluate(task, args) -> dict:
             "metrics_s": round(metrics_s, 1), "mean_smiles_length": statistics.fmean(lengths),
             "metrics": table, "latent_diagnostics": diagnostics,
             "goals": {k: {"goal": v, "met": table[k] >= v} for k, v in GOALS.items()}}
+
+
+def _shape(smiles: list[str]) -> dict[str, float]:
+    """Mean heavy atoms, rings and share of aromatic atoms of the valid ``smiles``."""
+    from rdkit import Chem
+
+    mols = [m for m in map(Chem.MolFromSmiles, smiles) if m is not None]
+    atoms = [m.GetNumHeavyAtoms() for m in mols]
+    return {"heavy_atoms": round(statistics.fmean(atoms), 2),
+            "rings": round(statistics.fmean(m.GetRingInfo().NumRings() for m in mols), 3),
+            "aromatic_atom_share": round(sum(a.GetIsAromatic() for m in mols
+                                             for a in m.GetAtoms()) / sum(atoms), 3)}
+
+
+def fcd_sources(task, args) -> dict:
+    """Where the FCD gap comes from: the same metrics for ``--diagnose-n`` MOSES test
+    molecules themselves (FCD's floor at that sample size), their posterior means
+    decoded greedily, their posterior samples and prior samples decoded at temperature 1
+    (as the MOSES table samples) and prior samples at 0.7."""
+    from molgen.metrics import moses_metrics
+    from molgen.moses_data import moses_smiles
+
+    n = args.diagnose_n
+    test = moses_smiles("test")[:n]
+    generator = torch.Generator(device=task.device).manual_seed(args.seed)
+    mu, logvar = task.encode_smiles(test)
+    posterior = task.model.reparameterise(mu, logvar, generator=generator)
+    rows = {
+        "MOSES test molecules": test,
+        "posterior mean, greedy": task.decode_latent(mu, temperature=0.0),
+        "posterior sample, T=1": task.decode_latent(posterior, temperature=1.0,
+                                                    generator=generator),
+        "prior, T=1": task.sample(n, temperature=1.0, generator=generator),
+        "prior, T=0.7": task.sample(n, temperature=0.7, generator=generator),
+    }
+    result = {}
+    for name, smiles in rows.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            table = moses_metrics(smiles, train=(), n_jobs=args.n_jobs, device=str(task.device))
+        result[name] = {k: round(table[k], 4) for k in ("FCD/Test", "SNN/Test", "Frag/Test",
+                                                        "Filters")} | _shape(smiles)
+        log.info("%s: %s", name, result[name])
+    return {"n": n, "rows": result}
 
 
 def print_table(metrics: dict) -> None:
@@ -457,14 +509,20 @@ def main() -> int:
     ap.add_argument("--throughput-only", action="store_true",
                     help="only the throughput part (needs --checkpoint)")
     ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument("--diagnose-only", action="store_true",
+                    help="only score MOSES test molecules, their reconstructions and prior "
+                    "samples side by side, to show where the FCD gap comes from (needs "
+                    "--checkpoint; ~4 min)")
+    ap.add_argument("--diagnose-n", type=int, default=5000,
+                    help="molecules a row of --diagnose-only")
     ap.add_argument("--throughput-n", type=int, default=5000,
                     help="molecules generated per throughput repeat")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--workers", type=int, default=2, help="RDKit worker processes")
     ap.add_argument("--out", type=Path, default=RESULTS, help="the JSON result file")
     args = ap.parse_args()
-    if args.throughput_only and args.checkpoint is None:
-        ap.error("--throughput-only needs --checkpoint")
+    if (args.throughput_only or args.diagnose_only) and args.checkpoint is None:
+        ap.error("--throughput-only and --diagnose-only need --checkpoint")
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
     for name in ("molgen_moses", "molgen"):  # Lightning has its own handler
         logging.getLogger(name).setLevel(logging.INFO)
@@ -480,6 +538,18 @@ def main() -> int:
                "moses_source": MOSES_SOURCE}
     checkpoint = args.checkpoint
     _resolve_device_defaults(args)
+    if args.diagnose_only:
+        device = select_device(args.accelerator)
+        task = MolVAETask.load_from_checkpoint(checkpoint, map_location=device).to(device).eval()
+        result["fcd_sources"] = {"command": result["command"], "checkpoint": str(checkpoint),
+                                 **fcd_sources(task, args)}
+        print(f"{'':<24}" + "".join(f"{k:>20}" for k in next(iter(
+            result["fcd_sources"]["rows"].values()))))
+        for name, row in result["fcd_sources"]["rows"].items():
+            print(f"{name:<24}" + "".join(f"{v:>20}" for v in row.values()))
+        _write(args.out, result)
+        print(f"wrote {args.out}")
+        return 0
     if not args.throughput_only:
         training = None
         if checkpoint is None:
