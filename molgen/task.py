@@ -373,7 +373,8 @@ class LengthBucketSampler(Sampler[list[int]]):
     batches, sorts each pool by length, cuts it into batches and shuffles the
     batches, so batches stay random in content and order while the decoder
     (which runs over every padded position) wastes little on <pad>. On MOSES
-    SELFIES at batch 64 a pool of 50 batches cuts the padded tokens by 19%.
+    SELFIES at batch 64 a pool of 50 batches cuts the padded tokens by 20%
+    (``benchmarks/molgen_train_step.py``).
     ``pool_batches=1`` gives plain shuffled batches: use it for a corpus of a few
     molecules repeated, where equal lengths would fill each batch with copies.
     """
