@@ -219,7 +219,10 @@ def mol_generate(
     optimise: Annotated[Objective | None, typer.Option(
         help="Latent optimisation of this property around each seed (SA <= 4, "
         "Tanimoto >= 0.4)")] = None,
-    temperature: Annotated[float, typer.Option(min=0.0)] = 1.0,
+    temperature: Annotated[float, typer.Option(
+        min=0.0, help="Of the token draws: 1 samples the model as MOSES scores it; lower "
+        "draws closer to MOSES test molecules (README: FCD/Test 11.5 at 1, 10.2 at 0.7 for "
+        "the 40-minute CPU model); 0 decodes greedily")] = 1.0,
     conformers: Annotated[bool, typer.Option(
         help="3D conformers in the SDF (ETKDG + MMFF)")] = False,
     seed: Annotated[int, typer.Option()] = 0,
