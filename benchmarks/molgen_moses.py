@@ -1,15 +1,15 @@
-"""MOSES benchmark of the SELFIES VAE, and its generation throughput.
+"""MOSES benchmark of the VAE (SELFIES or SMILES), and its generation throughput.
 
     .venv/bin/python benchmarks/molgen_moses.py [--budget-s 1200] [--train-size 200000]
         [-n 30000] [--temperature 1.0] [--checkpoint CKPT] [--n-jobs 2] [--threads CORES]
         [--precision float32|bfloat16] [--train-precision float32|bfloat16]
-        [--accelerator auto|cpu|gpu] [--model-size small|moses]
+        [--accelerator auto|cpu|gpu] [--model-size small|moses] [--tokenizer selfies|smiles]
     .venv/bin/python benchmarks/molgen_moses.py --throughput-only --checkpoint CKPT
         [--throughput-n 5000] [--repeats 5] [--workers 2]
     .venv/bin/python benchmarks/molgen_moses.py --diagnose-only --checkpoint CKPT
         [--diagnose-n 5000]
 
-MOSES part: trains ``MolVAETask`` (SELFIES, ``VAEConfig.small()``) on a seeded
+MOSES part: trains ``MolVAETask`` (``--tokenizer``, ``VAEConfig.small()``) on a seeded
 sample of ``--train-size`` MOSES train molecules on the shared engine
 (``training.fit``) for ``--budget-s`` seconds of wall time on the CPU (or
 reuses ``--checkpoint``); where a GPU is found (``--accelerator auto``) it
@@ -20,11 +20,15 @@ shipped test statistics, novelty against all 1.58M train molecules) and prints
 it next to the published VAE, CharRNN, JTN-VAE and LatentGAN rows. It also
 reports the posterior-collapse check of the trained model on held-out
 molecules (KL in nats, active latent units, reconstruction). ``--precision
-bfloat16`` samples with bf16 decoder products and writes its table under
-``moses_bfloat16``, beside the float32 one.
+bfloat16`` samples with bf16 decoder products. A SMILES model's invalid
+samples count against Valid, as in MOSES; the other metrics score the valid
+ones. Each part's result goes under a key per tokenizer and sampling
+precision: ``moses_smiles``, ``moses_smiles_bfloat16``, ``throughput_smiles``,
+``fcd_sources_smiles``; the plain keys (``moses``, ``throughput``, ...) hold
+the SELFIES model's.
 
-Throughput part (alone with ``--throughput-only``): prior sampling + SELFIES
-decoding + RDKit sanitising + canonical SMILES + de-duplication + all
+Throughput part (alone with ``--throughput-only``): prior sampling + decoding
+(SELFIES -> SMILES) + RDKit sanitising + canonical SMILES + de-duplication + all
 ``molgen.chem`` properties, as ``molgen.generate.sample_scored`` runs it
 (``--workers`` processes that each sample and score whole chunks), median of
 ``--repeats``; the same with fewer properties (without SA; the rule-of-five
@@ -57,6 +61,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -157,7 +162,7 @@ def train(args, run_dir: Path) -> tuple[Path, dict]:
     t0 = time.perf_counter()
     corpus, _ = _molecules(args)
     seed_everything(args.seed)
-    tokenizer = fit_tokenizer("selfies", corpus)
+    tokenizer = fit_tokenizer(args.tokenizer, corpus)
     probe_config = MolVAETaskConfig(model=_model_config(args.model_size), lr=args.lr,
                                     kl_max=args.kl_max)
     task = MolVAETask(probe_config, tokenizer)
@@ -192,7 +197,7 @@ def train(args, run_dir: Path) -> tuple[Path, dict]:
         "train_cpu_s": round(train_cpu_s, 1), "load_average_after": os.getloadavg(),
         "calibrated_step_s": round(step_s, 3), "kl_warmup_steps": warmup,
         "accelerator": args.accelerator, "model_size": args.model_size,
-        "train_precision": args.train_precision,
+        "train_precision": args.train_precision, "tokenizer": args.tokenizer,
         "optimizer_steps": result.global_step, "batch_size": args.batch_size,
         "molecules_seen": result.global_step * args.batch_size,
         "epochs": round(result.global_step * args.batch_size / len(train_loader.dataset), 3),
@@ -246,16 +251,67 @@ def _shape(smiles: list[str]) -> dict[str, float]:
                                              for a in m.GetAtoms()) / sum(atoms), 3)}
 
 
+# Words of RDKit's reasons, grouped: what a SMILES model's invalid samples got wrong.
+_INVALID_KINDS = {"unclosed ring": "unclosed ring", "parenthes": "unbalanced branch",
+                  "syntax": "other syntax", "ring closure": "ring closure on a bonded pair",
+                  "kekulize": "aromatic ring that cannot be kekulised",
+                  "non-ring atom": "aromatic atom outside a ring", "valence": "valence"}
+
+
+def invalid_kinds(smiles: list[str]) -> dict[str, int]:
+    """How many of ``smiles`` RDKit refuses, by kind of error (most common first)."""
+    from molgen import chem
+    from molgen.errors import InvalidMolecule
+
+    kinds: Counter[str] = Counter()
+    for text in smiles:
+        try:
+            chem.to_mol(text)
+        except InvalidMolecule as err:
+            reason = err.reason.lower()
+            kinds[next((kind for word, kind in _INVALID_KINDS.items() if word in reason),
+                       "other")] += 1
+    return dict(kinds.most_common())
+
+
+def read_back(task, ids: torch.Tensor) -> list[str]:
+    """The SMILES of the SELFIES samples among token ``ids`` that decode without repair:
+    those whose SMILES encodes back to the same SELFIES. SELFIES decoding never fails;
+    where the tokens break a valence rule it drops or weakens bonds and goes on, so this
+    is the SELFIES counterpart of a SMILES model's validity check (every one of 3,000
+    MOSES test molecules reads back)."""
+    import selfies as sf
+
+    from molgen.tokenizers import EOS, SPECIAL_TOKENS
+
+    vocabulary = task.tokenizer.vocabulary
+    kept = []
+    for row in ids.tolist():
+        row = row[:row.index(EOS)] if EOS in row else row
+        text = "".join(vocabulary[i] for i in row if i >= len(SPECIAL_TOKENS))
+        smiles = sf.decoder(text)
+        try:
+            if sf.encoder(smiles) == text:
+                kept.append(smiles)
+        except sf.EncoderError:
+            continue
+    return kept
+
+
 def fcd_sources(task, args) -> dict:
     """Where the FCD gap comes from: the same metrics for ``--diagnose-n`` MOSES test
-    molecules themselves (FCD's floor at that sample size), their posterior means
+    molecules themselves (the metrics' floor at that sample size), their posterior means
     decoded greedily, their posterior samples and prior samples decoded at temperature 1
-    (as the MOSES table samples) and prior samples at 0.7."""
+    (as the MOSES table samples) and prior samples at 0.7. For a SELFIES model, also the
+    prior samples at 1 that decode without repair (:func:`read_back`); for a SMILES model,
+    what its invalid samples got wrong (:func:`invalid_kinds`)."""
     from molgen.metrics import moses_metrics
     from molgen.moses_data import moses_smiles
 
     n = args.diagnose_n
-    test = moses_smiles("test")[:n]
+    # A seeded sample: the file's first molecules are not a random draw (the first
+    # 5,000 score FCD/Test 3.95 against their own set's statistics).
+    test = random.Random(args.seed).sample(moses_smiles("test"), n)
     generator = torch.Generator(device=task.device).manual_seed(args.seed)
     mu, logvar = task.encode_smiles(test)
     posterior = task.model.reparameterise(mu, logvar, generator=generator)
@@ -267,15 +323,29 @@ def fcd_sources(task, args) -> dict:
         "prior, T=1": task.sample(n, temperature=1.0, generator=generator),
         "prior, T=0.7": task.sample(n, temperature=0.7, generator=generator),
     }
+    read_back_share = None
+    if task.tokenizer.kind == "selfies":
+        kept, sampled = [], 0
+        while len(kept) < n and sampled < 50 * n:
+            kept += read_back(task, task.sample_ids(n, temperature=1.0, generator=generator))
+            sampled += n
+        rows["prior, T=1, read back unrepaired"] = kept[:n]
+        read_back_share = round(len(kept) / sampled, 4)
     result = {}
     for name, smiles in rows.items():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             table = moses_metrics(smiles, train=(), n_jobs=args.n_jobs, device=str(task.device))
-        result[name] = {k: round(table[k], 4) for k in ("FCD/Test", "SNN/Test", "Frag/Test",
-                                                        "Filters")} | _shape(smiles)
+        result[name] = {k: round(table[k], 4) for k in ("Valid", "FCD/Test", "SNN/Test",
+                                                        "Frag/Test", "Filters")} | _shape(smiles)
         log.info("%s: %s", name, result[name])
-    return {"n": n, "rows": result}
+    out = {"n": n, "tokenizer": task.tokenizer.kind, "rows": result}
+    if read_back_share is not None:
+        out["read_back_share_of_prior_samples"] = read_back_share
+    else:
+        out["invalid_kinds"] = {name: invalid_kinds(rows[name])
+                                for name in ("posterior sample, T=1", "prior, T=1")}
+    return out
 
 
 def print_table(metrics: dict) -> None:
@@ -464,6 +534,13 @@ def _write(path: Path, result: dict) -> None:
     path.write_text(json.dumps(result, indent=2, default=float) + "\n")
 
 
+def _result_key(part: str, task, precision: str = "float32") -> str:
+    """Where a part's result goes in the JSON: one per tokenizer and sampling precision,
+    ``part`` alone for SELFIES in float32 (the keys of the runs before SMILES models)."""
+    return "_".join([part] + [word for word in (task.tokenizer.kind, precision)
+                              if word not in ("selfies", "float32")])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -482,6 +559,10 @@ def main() -> int:
                     "500,000 on a GPU)")
     ap.add_argument("-n", type=int, default=30_000, help="prior samples scored (MOSES: 30,000)")
     ap.add_argument("--temperature", type=float, default=1.0)
+    ap.add_argument("--tokenizer", choices=("selfies", "smiles"), default="smiles",
+                    help="what the model spells molecules in when this script trains it, as "
+                    "`medgen mol train` (default smiles: invalid samples count against Valid, "
+                    "as in MOSES; SELFIES repairs them into molecules far from MOSES's)")
     ap.add_argument("--checkpoint", type=Path, help="skip training, use this checkpoint")
     ap.add_argument("--run-dir", type=Path, help="where training writes (default: a temp dir)")
     ap.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
@@ -541,12 +622,15 @@ def main() -> int:
     if args.diagnose_only:
         device = select_device(args.accelerator)
         task = MolVAETask.load_from_checkpoint(checkpoint, map_location=device).to(device).eval()
-        result["fcd_sources"] = {"command": result["command"], "checkpoint": str(checkpoint),
-                                 **fcd_sources(task, args)}
-        print(f"{'':<24}" + "".join(f"{k:>20}" for k in next(iter(
-            result["fcd_sources"]["rows"].values()))))
-        for name, row in result["fcd_sources"]["rows"].items():
-            print(f"{name:<24}" + "".join(f"{v:>20}" for v in row.values()))
+        diagnosis = {"command": result["command"], "checkpoint": str(checkpoint),
+                     **fcd_sources(task, args)}
+        result[_result_key("fcd_sources", task)] = diagnosis
+        print(f"{'':<34}" + "".join(f"{k:>20}" for k in next(iter(diagnosis["rows"].values()))))
+        for name, row in diagnosis["rows"].items():
+            print(f"{name:<34}" + "".join(f"{v:>20}" for v in row.values()))
+        for part in ("read_back_share_of_prior_samples", "invalid_kinds"):
+            if part in diagnosis:
+                print(f"{part}: {json.dumps(diagnosis[part])}")
         _write(args.out, result)
         print(f"wrote {args.out}")
         return 0
@@ -560,9 +644,9 @@ def main() -> int:
         task = MolVAETask.load_from_checkpoint(checkpoint, map_location=device).to(device)
         task.eval()
         moses = evaluate(task, args)
-        key = "moses" if args.precision == "float32" else f"moses_{args.precision}"
+        key = _result_key("moses", task, args.precision)
         if training is None:  # a given checkpoint: keep what its training run recorded
-            earlier = result.get("moses", {})
+            earlier = result.get(key, {})
             same = earlier.get("checkpoint") == str(checkpoint)
             training, budget_s = (earlier.get("training"), earlier.get("budget_s")) if same \
                 else (None, None)
@@ -580,9 +664,10 @@ def main() -> int:
               json.dumps({k: round(v, 4) for k, v in moses["latent_diagnostics"].items()}))
     if not args.skip_throughput:
         task = MolVAETask.load_from_checkpoint(checkpoint, map_location="cpu").eval()
-        result["throughput"] = {"command": result["command"],
-                                **measure_throughput(task, checkpoint, args)}
-        print_throughput(result["throughput"])
+        key = _result_key("throughput", task)
+        result[key] = {"command": result["command"],
+                       **measure_throughput(task, checkpoint, args)}
+        print_throughput(result[key])
 
     _write(args.out, result)
     print(f"wrote {args.out}")
