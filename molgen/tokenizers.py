@@ -2,12 +2,17 @@
 
 Two kinds share one interface (a registry, :data:`TOKENIZERS`, names them):
 
-- ``"selfies"`` (the default): SMILES -> SELFIES (``selfies.encoder``) ->
-  bracketed tokens. Every token sequence decodes to a molecule, so a model
-  sampling SELFIES tokens is valid by construction.
-- ``"smiles"``: the atom-level regular expression of Schwaller et al.
-  (Molecular Transformer, ACS Cent. Sci. 2019): bracket atoms, two-letter
-  halogens, ring-closure numbers and bonds are one token each.
+- ``"smiles"`` (the default): the atom-level regular expression of Schwaller
+  et al. (Molecular Transformer, ACS Cent. Sci. 2019): bracket atoms,
+  two-letter halogens, ring-closure numbers and bonds are one token each. A
+  model's misspellings are invalid SMILES, which RDKit refuses.
+- ``"selfies"``: SMILES -> SELFIES (``selfies.encoder``) -> bracketed
+  tokens. Every token sequence decodes to a molecule, so a model sampling
+  SELFIES tokens is valid by construction: where its tokens break a valence
+  rule, the decoder drops or weakens bonds and goes on. Those repaired
+  samples are molecules unlike the training ones (no aromatic ring where
+  the model misspelt one), so at equal training a SMILES model's valid
+  samples lie much closer to the training set (README, MOSES benchmark).
 
 A tokeniser is its vocabulary: :meth:`Tokenizer.fit` builds it from a
 corpus, :meth:`Tokenizer.to_dict` gives ``{"kind", "vocabulary"}`` as plain

@@ -65,10 +65,28 @@ def model_dir(mounted, drugs_file, tmp_path_factory) -> Path:
     return out
 
 
-def _warmup_steps(run: Path) -> int:
+def _hparams(run: Path) -> dict:
     checkpoint = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu",
                             weights_only=False)
-    return checkpoint["hyper_parameters"]["config"]["kl_warmup_steps"]
+    return checkpoint["hyper_parameters"]
+
+
+def _warmup_steps(run: Path) -> int:
+    return _hparams(run)["config"]["kl_warmup_steps"]
+
+
+def test_train_spells_smiles_by_default_and_selfies_on_request(model_dir, drugs_file, tmp_path,
+                                                                capsys):
+    assert _hparams(model_dir)["tokenizer"]["kind"] == "smiles"
+    out = tmp_path / "selfies"
+    code, stdout, err = run(capsys, "mol", "train", "--smiles", str(drugs_file), "--epochs", "1",
+                            "--size", "tiny", "--out", str(out), "--tokenizer", "selfies")
+    assert code == 0, err
+    assert "(selfies)" in stdout
+    assert _hparams(out)["tokenizer"]["kind"] == "selfies"
+    code, _, err = run(capsys, "mol", "train", "--smiles", str(drugs_file), "--out",
+                       str(tmp_path / "x"), "--tokenizer", "inchi")
+    assert code == 2 and "--tokenizer" in err and "Traceback" not in err
 
 
 def test_train_writes_a_checkpoint_and_the_training_set(model_dir):
