@@ -215,8 +215,10 @@ def _default_workers() -> int:
 
 @mol_app.command("generate")
 def mol_generate(
-    n: Annotated[int, typer.Option("-n", "--n", min=1, help="Molecules to sample (per seed "
-                                   "with --seed-smiles)")],
+    n: Annotated[int, typer.Option("-n", "--n", min=1, help="Valid molecules to sample from "
+                                   "the prior (invalid samples are drawn again, up to 50 x N "
+                                   "draws; repeats are then merged); with --seed-smiles, "
+                                   "decodings per seed")],
     model: Annotated[Path, typer.Option(help="Run folder of `mol train` or a .ckpt file")],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for candidates.csv/.sdf")],
     seed_smiles: Annotated[list[str] | None, typer.Option(
@@ -261,7 +263,7 @@ def mol_generate(
         fit_property_head,
         optimise_latent,
         sample_analogues,
-        sample_prior,
+        sample_valid,
     )
 
     if optimise is not None and not seed_smiles:
@@ -289,6 +291,7 @@ def mol_generate(
                     frames.append(res.candidates.head(n).assign(seed=res.seed))
                 found = pd.concat(frames, ignore_index=True)
                 smiles = found["smiles"].tolist()
+                drawn = len(smiles)
                 extra = pd.DataFrame({"method": f"optimise_{optimise.value}",
                                       "seed_smiles": found["seed"],
                                       "seed_tanimoto": found["tanimoto"]})
@@ -296,11 +299,12 @@ def mol_generate(
                 found = sample_analogues(task, seed_smiles, n_samples=n, temperature=temperature,
                                          seed=seed)
                 smiles = found["smiles"].tolist()
+                drawn = len(smiles)
                 extra = pd.DataFrame({"method": "analogue", "seed_smiles": found["seed"],
                                       "seed_tanimoto": found["tanimoto"]})
             else:
-                smiles = sample_prior(task, n, temperature=temperature, seed=seed,
-                                      precision=precision.value)
+                smiles, drawn = sample_valid(task, n, temperature=temperature, seed=seed,
+                                             precision=precision.value)
                 extra = pd.DataFrame({"method": ["prior"] * len(smiles)})
         except InvalidMolecule as e:
             raise RunError(f"--seed-smiles: {e}") from e
@@ -308,13 +312,16 @@ def mol_generate(
         table = candidate_table(smiles, extra.reset_index(drop=True), training=training,
                                 pool=pool)
     if table.empty:
-        raise RunError(f"no valid molecule among {len(smiles)} generated; try another seed, "
+        raise RunError(f"no valid molecule among {drawn} generated; try another seed, "
                        "a lower --temperature or a better-trained model")
     csv_path = write_csv(table, out_dir / CANDIDATES_CSV)
     sdf_path = write_sdf(table, out_dir / CANDIDATES_SDF, conformers=conformers, seed=seed)
     valid = sum(s is not None for s in smiles)
-    _say(f"{len(table)} unique valid molecules from {len(smiles)} generated ({valid} valid); "
+    _say(f"{len(table)} unique valid molecules from {drawn} generated ({valid} valid); "
          f"{int(table['passes_filters'].sum())} pass Lipinski, Veber and PAINS")
+    if not seed_smiles and valid < n:
+        _say(f"fewer than the {n} asked for: the model wrote {valid} valid molecules in "
+             f"{drawn} draws; train it longer or sample at a lower --temperature")
     _say(f"wrote {csv_path} and {sdf_path}")
 
 

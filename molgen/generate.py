@@ -69,6 +69,35 @@ def sample_prior(task: MolVAETask, n: int, *, temperature: float = 1.0, batch_si
     return result
 
 
+def sample_valid(task: MolVAETask, n: int, *, max_draws: int | None = None,
+                 temperature: float = 1.0, batch_size: int = 2000, max_length: int | None = None,
+                 seed: int | None = None, precision: str = "float32") -> tuple[list[str], int]:
+    """``n`` valid molecules from the prior (canonical SMILES, repeats kept), and how
+    many samples it took.
+
+    Draws until ``n`` are valid or ``max_draws`` (default ``50 * n``) samples
+    have been drawn, whichever comes first, so it returns fewer than ``n`` only
+    for a model that rarely writes a valid molecule. After the first batch
+    (``n`` samples, at most ``batch_size``) each batch is sized by the validity
+    seen so far. With SELFIES every sample is valid: the result is
+    :func:`sample_prior`'s for the same seed.
+    """
+    if n < 0 or batch_size < 1:
+        raise ValueError(f"need n >= 0 and batch_size >= 1, got {n}, {batch_size}")
+    max_draws = 50 * n if max_draws is None else max_draws
+    generator = _generator(seed, task.device)
+    valid: list[str] = []
+    drawn = 0
+    while len(valid) < n and drawn < max_draws:
+        rate = len(valid) / drawn if drawn else 1.0
+        size = min(batch_size, max_draws - drawn, math.ceil((n - len(valid)) / max(rate, 0.02)))
+        raw = task.sample(size, temperature=temperature, max_length=max_length,
+                          generator=generator, precision=precision)
+        valid += [s for s in canonical_or_none(raw) if s is not None]
+        drawn += size
+    return valid[:n], drawn
+
+
 # --------------------------------------------------------------------------
 # Prior sampling at speed: generate, validate, de-duplicate and score
 #
@@ -550,5 +579,6 @@ __all__ = [
     "sample_analogues",
     "sample_prior",
     "sample_scored",
+    "sample_valid",
     "scoring_pool",
 ]

@@ -6,6 +6,7 @@ bad input (empty, binary, invalid lines, missing model) as one line and exit 1.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -121,14 +122,28 @@ def test_train_in_bfloat16_logs_a_finite_loss(mounted, drugs_file, tmp_path, cap
     assert code == 2 and "--precision" in err and "Traceback" not in err
 
 
+def test_generate_says_when_the_model_writes_no_valid_molecule(model_dir, tmp_path, capsys,
+                                                              monkeypatch):
+    import molgen.generate
+
+    monkeypatch.setattr(molgen.generate, "sample_valid", lambda task, n, **_: ([], 50 * n))
+    one_line_error(run(capsys, "mol", "generate", "-n", "7", "--model", str(model_dir),
+                       "--out", str(tmp_path / "none")), "no valid molecule among 350 generated")
+    assert not (tmp_path / "none" / "candidates.csv").exists()
+
+
 def test_generate_writes_csv_and_sdf(model_dir, tmp_path, capsys):
     out = tmp_path / "gen"
     code, stdout, err = run(capsys, "mol", "generate", "-n", "60", "--model", str(model_dir),
                             "--out", str(out), "--temperature", "0.8")
     assert code == 0, err
-    assert "unique valid molecules" in stdout
+    # -n counts valid molecules: invalid samples are drawn again (up to 50 x n draws).
+    unique, drawn, valid = map(int, re.search(
+        r"(\d+) unique valid molecules from (\d+) generated \((\d+) valid\)", stdout).groups())
+    assert valid == 60 or ("fewer than the 60 asked for" in stdout and drawn == 3000), stdout
+    assert drawn >= valid
     table = pd.read_csv(out / "candidates.csv", keep_default_na=False)
-    assert 0 < len(table) <= 60
+    assert 0 < len(table) == unique <= 60
     assert table["id"].is_unique and table["smiles"].is_unique
     assert {"qed", "sa", "mw", "lipinski", "pains", "passes_filters", "novel", "method",
             "run_id"} <= set(table.columns)

@@ -21,6 +21,7 @@ from molgen.generate import (
     sample_analogues,
     sample_prior,
     sample_scored,
+    sample_valid,
     scoring_pool,
 )
 from molgen.task import MolVAETask, MolVAETaskConfig, token_loaders
@@ -60,6 +61,42 @@ def test_prior_samples_are_valid_canonical_and_reproducible(task):
     assert all(Chem.MolToSmiles(Chem.MolFromSmiles(s)) == s for s in smiles[:50])
     assert sample_prior(task, 500, batch_size=128, seed=3) == smiles
     assert sample_prior(task, 0) == []
+
+
+def test_sample_valid_with_selfies_is_sample_prior(task):
+    assert sample_valid(task, 300, seed=3) == (sample_prior(task, 300, seed=3), 300)
+    assert sample_valid(task, 0) == ([], 0)
+    with pytest.raises(ValueError, match="n >= 0"):
+        sample_valid(task, -1)
+
+
+@pytest.fixture(scope="module")
+def untrained_smiles_task():
+    """A SMILES VAE with random weights: most of what it writes is not a molecule."""
+    seed_everything(1)
+    config = MolVAETaskConfig(model=VAEConfig(embedding_dim=16, encoder_hidden=16,
+                                              decoder_hidden=32, decoder_layers=1, latent_dim=8))
+    return MolVAETask(config, fit_tokenizer("smiles", DRUGS)).eval()
+
+
+def test_sample_valid_draws_again_until_it_has_n_valid(untrained_smiles_task):
+    task = untrained_smiles_task
+    first = sample_prior(task, 200, seed=4)
+    assert 0 < sum(s is not None for s in first) < 100  # mostly invalid: worth redrawing
+    smiles, drawn = sample_valid(task, 40, seed=4, max_draws=20_000)
+    assert len(smiles) == 40 and drawn > 40
+    assert all(chem.canonical_smiles(s) == s for s in smiles)
+    assert sample_valid(task, 40, seed=4, max_draws=20_000) == (smiles, drawn)
+    # Its first batch is sample_prior's: the valid ones come first, in order.
+    head = [s for s in sample_prior(task, 40, seed=4) if s is not None]
+    assert smiles[:len(head)] == head
+
+
+def test_sample_valid_stops_at_max_draws(untrained_smiles_task, monkeypatch):
+    task = untrained_smiles_task
+    monkeypatch.setattr(task, "sample", lambda n, **_: ["C(("] * n)  # never a molecule
+    assert sample_valid(task, 10, max_draws=777, batch_size=100) == ([], 777)
+    assert sample_valid(task, 10) == ([], 500)  # default: 50 draws a molecule asked for
 
 
 def _slow_scored(task, n, chunk_size, seed):
