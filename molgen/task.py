@@ -6,7 +6,7 @@ and the tokenizer, and saves both as plain hyperparameters, the task config
 as a dict and the vocabulary as a list, so ``MolVAETask.load_from_checkpoint``
 rebuilds a ready-to-sample model from the checkpoint alone::
 
-    tokenizer = fit_tokenizer("selfies", smiles)
+    tokenizer = fit_tokenizer("smiles", smiles)
     task = MolVAETask(MolVAETaskConfig(), tokenizer)
     train, val = token_loaders(tokenizer, smiles, max_length=task.config.max_length)
     result = training.fit(task, train, TrainConfig(max_epochs=10), val=val)
