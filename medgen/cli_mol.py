@@ -14,9 +14,10 @@ import contextlib
 import json
 import math
 import os
+from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -63,6 +64,19 @@ class Precision(str, Enum):
 class EvalFormat(str, Enum):
     table = "table"
     json = "json"
+
+
+@contextlib.contextmanager
+def _progress() -> Iterator[Any]:
+    """A rich progress display on stderr, drawn on a terminal only."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from medgen.cli import err
+
+    with Progress("[progress.description]{task.description}", BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=err,
+                  disable=not err.is_terminal) as bar:
+        yield bar
 
 
 def _say(text: str) -> None:
@@ -276,7 +290,8 @@ def mol_generate(
     # a small run is described in this process.
     expected = n * max(1, len(seed_smiles or []))
     parallel = workers > 1 and expected > DESCRIBE_CHUNK
-    with describe_pool(workers) if parallel else contextlib.nullcontext() as pool:
+    with (describe_pool(workers) if parallel else contextlib.nullcontext()) as pool, \
+            _progress() as bar:
         try:
             if optimise is not None:
                 if not training:
@@ -303,14 +318,17 @@ def mol_generate(
                 extra = pd.DataFrame({"method": "analogue", "seed_smiles": found["seed"],
                                       "seed_tanimoto": found["tanimoto"]})
             else:
+                sampling = bar.add_task("sampling", total=n)
                 smiles, drawn = sample_valid(task, n, temperature=temperature, seed=seed,
-                                             precision=precision.value)
+                                             precision=precision.value,
+                                             progress=lambda k: bar.advance(sampling, k))
                 extra = pd.DataFrame({"method": ["prior"] * len(smiles)})
         except InvalidMolecule as e:
             raise RunError(f"--seed-smiles: {e}") from e
         extra["run_id"] = run_id
+        describing = bar.add_task("describing", total=len(smiles))
         table = candidate_table(smiles, extra.reset_index(drop=True), training=training,
-                                pool=pool)
+                                pool=pool, progress=lambda k: bar.advance(describing, k))
     if table.empty:
         raise RunError(f"no valid molecule among {drawn} generated; try another seed, "
                        "a lower --temperature or a better-trained model")

@@ -10,7 +10,7 @@ an SD tag, optionally with a 3D conformer (ETKDG embedding, MMFF94 minimised).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -72,7 +72,8 @@ def describe_pool(workers: int) -> ProcessPoolExecutor:
 def candidate_table(smiles: Sequence[str | None], extra: pd.DataFrame | None = None,
                     *, training: set[str] | None = None, workers: int = 1,
                     chunk_size: int = DESCRIBE_CHUNK,
-                    pool: ProcessPoolExecutor | None = None) -> pd.DataFrame:
+                    pool: ProcessPoolExecutor | None = None,
+                    progress: Callable[[int], None] | None = None) -> pd.DataFrame:
     """One row per distinct valid molecule of ``smiles``, first occurrence kept.
 
     ``extra`` (same length and order as ``smiles``) adds columns per input,
@@ -87,7 +88,8 @@ def candidate_table(smiles: Sequence[str | None], extra: pd.DataFrame | None = N
     The RDKit work (~2.5 ms a molecule, most of it properties, PAINS and
     Brenk matching) runs in ``workers`` processes, ``chunk_size`` molecules a
     task, when ``workers > 1``, or in ``pool`` (:func:`describe_pool`) when
-    given; the table is the same either way.
+    given; the table is the same either way. ``progress``, if given, is called
+    with the number of inputs of each chunk described (for a bar).
     """
     if extra is not None and len(extra) != len(smiles):
         raise ValueError(f"extra has {len(extra)} rows for {len(smiles)} molecules")
@@ -95,14 +97,23 @@ def candidate_table(smiles: Sequence[str | None], extra: pd.DataFrame | None = N
         raise ValueError(f"workers and chunk_size must be >= 1, got {workers}, {chunk_size}")
     texts = list(smiles)
     chunks = [texts[i:i + chunk_size] for i in range(0, len(texts), chunk_size)]
+
+    def collect(parts: Iterable[list]) -> list:
+        rows = []
+        for part in parts:  # in chunk order, as map yields them
+            rows += part
+            if progress is not None:
+                progress(len(part))
+        return rows
+
     if pool is not None:
-        described = [row for part in pool.map(_describe, chunks) for row in part]
+        described = collect(pool.map(_describe, chunks))
     elif workers > 1 and len(chunks) > 1:
         with ProcessPoolExecutor(min(workers, len(chunks)),
                                  mp_context=get_context("spawn")) as own:
-            described = [row for part in own.map(_describe, chunks) for row in part]
+            described = collect(own.map(_describe, chunks))
     else:
-        described = _describe(texts)
+        described = collect(map(_describe, chunks))
     extra_rows = extra.to_dict("records") if extra is not None else None
     rows: list[dict] = []
     seen: set[str] = set()

@@ -20,7 +20,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -71,7 +71,8 @@ def sample_prior(task: MolVAETask, n: int, *, temperature: float = 1.0, batch_si
 
 def sample_valid(task: MolVAETask, n: int, *, max_draws: int | None = None,
                  temperature: float = 1.0, batch_size: int = 2000, max_length: int | None = None,
-                 seed: int | None = None, precision: str = "float32") -> tuple[list[str], int]:
+                 seed: int | None = None, precision: str = "float32",
+                 progress: Callable[[int], None] | None = None) -> tuple[list[str], int]:
     """``n`` valid molecules from the prior (canonical SMILES, repeats kept), and how
     many samples it took.
 
@@ -80,7 +81,8 @@ def sample_valid(task: MolVAETask, n: int, *, max_draws: int | None = None,
     for a model that rarely writes a valid molecule. After the first batch
     (``n`` samples, at most ``batch_size``) each batch is sized by the validity
     seen so far. With SELFIES every sample is valid: the result is
-    :func:`sample_prior`'s for the same seed.
+    :func:`sample_prior`'s for the same seed. ``progress``, if given, is called
+    after each batch with the number of valid molecules it added (for a bar).
     """
     if n < 0 or batch_size < 1:
         raise ValueError(f"need n >= 0 and batch_size >= 1, got {n}, {batch_size}")
@@ -93,9 +95,12 @@ def sample_valid(task: MolVAETask, n: int, *, max_draws: int | None = None,
         size = min(batch_size, max_draws - drawn, math.ceil((n - len(valid)) / max(rate, 0.02)))
         raw = task.sample(size, temperature=temperature, max_length=max_length,
                           generator=generator, precision=precision)
-        valid += [s for s in canonical_or_none(raw) if s is not None]
+        found = [s for s in canonical_or_none(raw) if s is not None][:n - len(valid)]
+        valid += found
         drawn += size
-    return valid[:n], drawn
+        if progress is not None:
+            progress(len(found))
+    return valid, drawn
 
 
 # --------------------------------------------------------------------------

@@ -48,11 +48,19 @@ def test_worker_processes_give_the_same_table():
     extra = pd.DataFrame({"method": [f"m{i}" for i in range(len(smiles))]})
     training = {chem.canonical_smiles("CCO")}
     one = candidate_table(smiles, extra, training=training)
-    pooled = candidate_table(smiles, extra, training=training, workers=2, chunk_size=4)
+    steps: dict[str, list[int]] = {"one": [], "pooled": [], "given": []}
+    alone = candidate_table(smiles, extra, training=training, chunk_size=4,
+                            progress=steps["one"].append)
+    pd.testing.assert_frame_equal(alone, one)
+    pooled = candidate_table(smiles, extra, training=training, workers=2, chunk_size=4,
+                             progress=steps["pooled"].append)
     pd.testing.assert_frame_equal(pooled, one)
     with describe_pool(2) as pool:  # started and warmed before the molecules exist
-        given = candidate_table(smiles, extra, training=training, chunk_size=4, pool=pool)
+        given = candidate_table(smiles, extra, training=training, chunk_size=4, pool=pool,
+                                progress=steps["given"].append)
     pd.testing.assert_frame_equal(given, one)
+    # progress hears of every input once, a chunk at a time, whichever way it ran
+    assert all(done == [4] * 7 + [2] for done in steps.values()), steps
     with pytest.raises(ValueError, match="workers"):
         describe_pool(0)
     assert one["method"].tolist() == ["m0", "m2", "m5", "m7", "m9"]  # first occurrences

@@ -83,8 +83,10 @@ def test_sample_valid_draws_again_until_it_has_n_valid(untrained_smiles_task):
     task = untrained_smiles_task
     first = sample_prior(task, 200, seed=4)
     assert 0 < sum(s is not None for s in first) < 100  # mostly invalid: worth redrawing
-    smiles, drawn = sample_valid(task, 40, seed=4, max_draws=20_000)
+    added: list[int] = []
+    smiles, drawn = sample_valid(task, 40, seed=4, max_draws=20_000, progress=added.append)
     assert len(smiles) == 40 and drawn > 40
+    assert sum(added) == 40 and len(added) > 1  # one call a batch, valid ones only
     assert all(chem.canonical_smiles(s) == s for s in smiles)
     assert sample_valid(task, 40, seed=4, max_draws=20_000) == (smiles, drawn)
     # Its first batch is sample_prior's: the valid ones come first, in order.
