@@ -157,7 +157,11 @@ def mol_train(
     batch_size: Annotated[int, typer.Option(
         min=1, help="Molecules a step. On a CPU a molecule costs about the same at 64 as at "
         "256, so 64 buys four times the optimiser steps in a budget")] = 64,
-    lr: Annotated[float, typer.Option(min=1e-6, help="Adam learning rate")] = 1e-3,
+    lr: Annotated[float, typer.Option(min=1e-6, help="Adam learning rate")] = 2e-3,
+    lr_decay: Annotated[bool, typer.Option(
+        "--lr-decay/--constant-lr", help="Let the learning rate fall to 5% along a cosine over "
+        "the run's steps. 40 CPU-minutes on MOSES (SMILES): FCD/Test 1.12 and 56% of held-out "
+        "molecules reconstructed, against 1.26 and 38% at a constant 1e-3")] = True,
     seed: Annotated[int, typer.Option()] = 0,
     skip_invalid: Annotated[bool, typer.Option(
         "--skip-invalid/--strict", help="Skip invalid molecules (listed with file:line) or "
@@ -196,15 +200,17 @@ def mol_train(
         train_loader, val_loader = token_loaders(vocabulary, corpus, batch_size=batch_size,
                                                  val_fraction=val_fraction, seed=seed,
                                                  max_length=config.max_length)
-        # The KL weight warms up over the first half of the steps the run will make: the
-        # epochs', or fewer when --max-time stops it first (a timed copy of the model says).
+        # The KL weight warms up over the first half of the steps the run will make, and the
+        # learning rate decays over all of them: the epochs', or fewer when --max-time stops
+        # it first (a timed copy of the model says).
         expected = epochs * len(train_loader)
         if max_time is not None:
             step_s = measure_step_seconds(MolVAETask(config, vocabulary), train_loader,
                                           precision=precision.value)
             expected = min(expected, int(max_time / step_s))
         seed_everything(seed)
-        task = MolVAETask(dataclasses.replace(config, kl_warmup_steps=max(1, expected // 2)),
+        task = MolVAETask(dataclasses.replace(config, kl_warmup_steps=max(1, expected // 2),
+                                              lr_decay_steps=expected if lr_decay else 0),
                           vocabulary)
         out_dir = out_dir.resolve()
         run = TrainConfig(max_epochs=epochs, max_time_s=max_time, seed=seed,
@@ -232,18 +238,21 @@ def mol_generate(
     n: Annotated[int, typer.Option("-n", "--n", min=1, help="Valid molecules to sample from "
                                    "the prior (invalid samples are drawn again, up to 50 x N "
                                    "draws; repeats are then merged); with --seed-smiles, "
-                                   "decodings per seed")],
+                                   "decodings per seed; with --optimise, the best "
+                                   "candidates kept per seed")],
     model: Annotated[Path, typer.Option(help="Run folder of `mol train` or a .ckpt file")],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for candidates.csv/.sdf")],
     seed_smiles: Annotated[list[str] | None, typer.Option(
         "--seed-smiles", help="Sample analogues around this molecule (repeatable)")] = None,
     optimise: Annotated[Objective | None, typer.Option(
-        help="Latent optimisation of this property around each seed (SA <= 4, "
-        "Tanimoto >= 0.4)")] = None,
+        help="Raise this property around each seed, keeping SA <= 4 and Tanimoto >= 0.4: a "
+        "head fitted on the model's training molecules picks which of 20,000 nearby latents "
+        "to decode (672, in 4 rounds). 30 low-QED MOSES seeds: mean QED gain 0.31 against "
+        "0.27 for as many random decodings (README)")] = None,
     temperature: Annotated[float, typer.Option(
         min=0.0, help="Of the token draws: 1 samples the model as MOSES scores it; lower "
-        "draws closer to MOSES test molecules and more valid ones (README: FCD/Test 1.54 at "
-        "1, 1.39 at 0.7 for the 40-minute SMILES model, 71% and 77% valid); 0 decodes "
+        "draws closer to MOSES test molecules and more valid ones (README: FCD/Test 1.44 at "
+        "1, 1.29 at 0.7 for the 40-minute SMILES model, 70% and 76% valid); 0 decodes "
         "greedily")] = 1.0,
     conformers: Annotated[bool, typer.Option(
         help="3D conformers in the SDF (ETKDG + MMFF)")] = False,
@@ -301,8 +310,9 @@ def mol_generate(
                                          seed=seed)
                 frames = []
                 for s in seed_smiles or []:
-                    res = optimise_latent(task, head, s, LatentOptimisationConfig(
-                        maximise=optimise.value, n_starts=max(1, min(n, 64))), seed=seed)
+                    res = optimise_latent(task, head, s,
+                                          LatentOptimisationConfig(maximise=optimise.value),
+                                          seed=seed)
                     frames.append(res.candidates.head(n).assign(seed=res.seed))
                 found = pd.concat(frames, ignore_index=True)
                 smiles = found["smiles"].tolist()

@@ -94,8 +94,19 @@ def test_train_writes_a_checkpoint_and_the_training_set(model_dir):
     assert (model_dir / "checkpoints" / "last.ckpt").is_file()
     saved = (model_dir / "train_smiles.txt").read_text().split()
     assert saved == [chem.canonical_smiles(s) for s in DRUGS]
-    # 80 epochs of one batch fit in --max-time 60: the KL weight warms up over the first 40.
+    # 80 epochs of one batch fit in --max-time 60: the KL weight warms up over the first 40,
+    # and the learning rate decays over all 80.
     assert _warmup_steps(model_dir) == 40
+    assert _hparams(model_dir)["config"]["lr_decay_steps"] == 80
+
+
+def test_train_constant_lr_on_request(mounted, drugs_file, tmp_path, capsys):
+    out = tmp_path / "constant"
+    code, _, err = run(capsys, "mol", "train", "--smiles", str(drugs_file), "--epochs", "2",
+                       "--size", "tiny", "--out", str(out), "--constant-lr", "--lr", "0.005")
+    assert code == 0, err
+    config = _hparams(out)["config"]
+    assert config["lr_decay_steps"] == 0 and config["lr"] == 0.005
 
 
 def test_train_warms_up_over_half_of_what_max_time_allows(mounted, drugs_file, tmp_path,
@@ -107,6 +118,7 @@ def test_train_warms_up_over_half_of_what_max_time_allows(mounted, drugs_file, t
     # 3 s cannot hold 100,000 steps (a step takes milliseconds): the warm-up follows the
     # timed estimate, not the epochs.
     assert 1 <= _warmup_steps(out) < 10_000
+    assert _warmup_steps(out) <= _hparams(out)["config"]["lr_decay_steps"] < 10_000
 
 
 def test_train_in_bfloat16_logs_a_finite_loss(mounted, drugs_file, tmp_path, capsys):
