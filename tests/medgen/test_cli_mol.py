@@ -199,6 +199,27 @@ def test_generate_optimise_qed(model_dir, tmp_path, capsys):
     assert (table["seed_tanimoto"] >= 0.4).all() and (table["sa"] <= 4).all()
 
 
+def test_generate_optimise_fits_the_head_on_a_sample_of_the_training_set(
+        model_dir, tmp_path, capsys, monkeypatch):
+    import molgen.generate
+    from medgen import cli_mol
+
+    fitted = []
+    real_fit = molgen.generate.fit_property_head
+
+    def spy(task, smiles, **kwargs):
+        fitted.append(list(smiles))
+        return real_fit(task, smiles, **kwargs)
+
+    monkeypatch.setattr(cli_mol, "HEAD_MOLECULES", 5)
+    monkeypatch.setattr(molgen.generate, "fit_property_head", spy)
+    run(capsys, "mol", "generate", "-n", "2", "--model", str(model_dir),
+        "--seed-smiles", DRUGS[2], "--optimise", "qed", "--out", str(tmp_path / "opt"))
+    training = set((model_dir / "train_smiles.txt").read_text().split())
+    assert len(fitted) == 1 and len(fitted[0]) == 5 < len(training)
+    assert set(fitted[0]) <= training
+
+
 def test_evaluate_reports_metrics_and_invalid_lines(mounted, tmp_path, drugs_file, capsys):
     path = tmp_path / "gen.smi"
     path.write_text("\n".join([*DRUGS[:6], "C1CC", *DRUGS[6:], "CC(C)(C)(C)(C)C"]) + "\n")
