@@ -72,7 +72,7 @@ def _best_gains(candidates: dict[str, pd.DataFrame], seed_qed: dict[str, float])
     return {"seeds_improved": f"{len(improved)}/{len(gains)}",
             "qed_gain_median_of_improved": round(statistics.median(improved), 4)
             if improved else None,
-            # failures count as no gain, as in Jin et al. 2018's constrained optimisation
+            # a seed without a better feasible candidate counts as no gain
             "qed_gain_mean_all_seeds": round(sum(improved) / len(gains), 4),
             "per_seed": {s: None if g is None else round(g, 4) for s, g in gains.items()}}
 
