@@ -19,7 +19,11 @@ full MOSES table with ``molgen.metrics`` (FCD/SNN/Frag/Scaf against MOSES's
 shipped test statistics, novelty against all 1.58M train molecules) and prints
 it next to the published VAE, CharRNN, JTN-VAE and LatentGAN rows. It also
 reports the posterior-collapse check of the trained model on held-out
-molecules (KL in nats, active latent units, reconstruction). ``--precision
+molecules (KL in nats, active latent units, reconstruction). After training
+it fits the latent mixture ``mol train`` fits (``--mixture`` components on
+20,000 training molecules' codes, stored in the checkpoint) and scores samples
+from it (``metrics``, what ``mol generate`` samples) and from N(0, I)
+(``normal_prior``, as MOSES samples). ``--precision
 bfloat16`` samples with bf16 decoder products. A SMILES model's invalid
 samples count against Valid, as in MOSES; the other metrics score the valid
 ones. Each part's result goes under a key per tokenizer and sampling
@@ -211,32 +215,65 @@ def train(args, run_dir: Path) -> tuple[Path, dict]:
 # MOSES table
 
 
+def fit_mixture(task, checkpoint: Path, args) -> dict | None:
+    """Fit the latent mixture on the run's training molecules, as ``mol train`` does after
+    training, and store it in ``checkpoint``; keep the one a checkpoint already holds."""
+    from molgen.latent_prior import attach_to_checkpoint, fit_latent_mixture
+
+    if args.mixture == 0:
+        task.latent_mixture = None
+        return None
+    if task.latent_mixture is None:
+        train, _ = _molecules(args)
+        start = time.perf_counter()
+        task.latent_mixture = fit_latent_mixture(task, train, components=args.mixture,
+                                                 seed=args.seed)
+        attach_to_checkpoint(checkpoint, task.latent_mixture)
+        fit_s = round(time.perf_counter() - start, 1)
+    else:
+        fit_s = None  # fitted before, by this script or `mol train`
+    return {"components": task.latent_mixture.components,
+            "fitted_on": task.latent_mixture.fitted_on, "fit_s": fit_s}
+
+
+def _prior_sample(task, args, prior: str) -> tuple[list[str], float]:
+    generator = torch.Generator(device=task.device).manual_seed(args.seed)
+    start = time.perf_counter()
+    generated: list[str] = []
+    while len(generated) < args.n:
+        generated += task.sample(min(2000, args.n - len(generated)),
+                                 temperature=args.temperature, generator=generator,
+                                 precision=args.precision, prior=prior)
+    return generated, time.perf_counter() - start
+
+
 def evaluate(task, args) -> dict:
+    """The MOSES table of ``-n`` samples from the model's prior: the fitted latent mixture
+    when it has one (what `mol generate` samples), and N(0, I), as MOSES samples."""
     from molgen.metrics import moses_metrics
 
     # Held out from training when this script trained the model with the same
     # --seed and --train-size (for another checkpoint they may overlap its data).
     _, held_out = _molecules(args)
     diagnostics = task.latent_diagnostics(held_out)
-    generator = torch.Generator(device=task.device).manual_seed(args.seed)
-    t0 = time.perf_counter()
-    generated: list[str] = []
-    while len(generated) < args.n:
-        generated += task.sample(min(2000, args.n - len(generated)),
-                                 temperature=args.temperature, generator=generator,
-                                 precision=args.precision)
-    sample_s = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # unique@10k when -n < 10000
-        table = moses_metrics(generated, n_jobs=args.n_jobs, device=str(task.device))
-    metrics_s = time.perf_counter() - t1
-    lengths = [len(s) for s in generated]
+    priors = ("mixture", "normal") if task.latent_mixture is not None else ("normal",)
+    runs = {}
+    for prior in priors:
+        generated, sample_s = _prior_sample(task, args, prior)
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # unique@10k when -n < 10000
+            table = moses_metrics(generated, n_jobs=args.n_jobs, device=str(task.device))
+        runs[prior] = {"metrics": table, "sample_s": round(sample_s, 1),
+                       "metrics_s": round(time.perf_counter() - start, 1),
+                       "mean_smiles_length": statistics.fmean(len(s) for s in generated)}
+        log.info("prior %s: %s", prior, {k: round(v, 4) for k, v in table.items()})
+    headline = runs[priors[0]]
     return {"n": args.n, "temperature": args.temperature, "precision": args.precision,
-            "sample_s": round(sample_s, 1),
-            "metrics_s": round(metrics_s, 1), "mean_smiles_length": statistics.fmean(lengths),
-            "metrics": table, "latent_diagnostics": diagnostics,
-            "goals": {k: {"goal": v, "met": table[k] >= v} for k, v in GOALS.items()}}
+            "prior": priors[0], **headline, "normal_prior": runs["normal"],
+            "latent_diagnostics": diagnostics,
+            "goals": {k: {"goal": v, "met": headline["metrics"][k] >= v}
+                      for k, v in GOALS.items()}}
 
 
 def _shape(smiles: list[str]) -> dict[str, float]:
@@ -354,12 +391,15 @@ def fcd_sources(task, args) -> dict:
     return out
 
 
-def print_table(metrics: dict) -> None:
-    rows = {"ours": metrics} | {m: {k: v["mean"] for k, v in r.items()}
-                                for m, r in MOSES_PUBLISHED.items()}
-    print(f"{'metric':<12}" + "".join(f"{name:>11}" for name in rows))
+def print_table(moses: dict) -> None:
+    ours = {"ours": moses["metrics"]}
+    if moses["prior"] == "mixture":
+        ours = {"ours, mixture": moses["metrics"],
+                "ours, N(0,I)": moses["normal_prior"]["metrics"]}
+    rows = ours | {m: {k: v["mean"] for k, v in r.items()} for m, r in MOSES_PUBLISHED.items()}
+    print(f"{'metric':<12}" + "".join(f"{name:>14}" for name in rows))
     for name in _COLUMNS:
-        print(f"{name:<12}" + "".join(f"{row[name]:>11.4f}" for row in rows.values()))
+        print(f"{name:<12}" + "".join(f"{row[name]:>14.4f}" for row in rows.values()))
     print(f"published rows: {MOSES_SOURCE}")
 
 
@@ -565,6 +605,10 @@ def main() -> int:
                     "500,000 on a GPU)")
     ap.add_argument("-n", type=int, default=30_000, help="prior samples scored (MOSES: 30,000)")
     ap.add_argument("--temperature", type=float, default=1.0)
+    ap.add_argument("--mixture", type=int, default=50,
+                    help="components of the latent mixture fitted after training, as `mol "
+                    "train` fits it; the table scores samples from it and from N(0, I) "
+                    "(0: N(0, I) only)")
     ap.add_argument("--tokenizer", choices=("selfies", "smiles"), default="smiles",
                     help="what the model spells molecules in when this script trains it, as "
                     "`medgen mol train` (default smiles: invalid samples count against Valid, "
@@ -650,6 +694,7 @@ def main() -> int:
         device = select_device(args.accelerator)
         task = MolVAETask.load_from_checkpoint(checkpoint, map_location=device).to(device)
         task.eval()
+        mixture = fit_mixture(task, checkpoint, args)
         moses = evaluate(task, args)
         key = _result_key("moses", task, args.precision)
         if training is None:  # a given checkpoint: keep what its training run recorded
@@ -660,13 +705,13 @@ def main() -> int:
         else:
             budget_s = args.budget_s
         moses |= {"command": result["command"], "checkpoint": str(checkpoint),
-                  "budget_s": budget_s, "training": training}
+                  "budget_s": budget_s, "training": training, "latent_mixture": mixture}
         result[key] = moses
         _write(args.out, result)  # kept even if the throughput part fails
         if training:
             print("training:", json.dumps({k: v for k, v in training.items()
                                            if k not in ("last_logged", "task_config")}))
-        print_table(moses["metrics"])
+        print_table(moses)
         print("latent code on 2,000 held-out molecules:",
               json.dumps({k: round(v, 4) for k, v in moses["latent_diagnostics"].items()}))
     if not args.skip_throughput:

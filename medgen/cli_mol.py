@@ -66,6 +66,12 @@ class Precision(str, Enum):
     bfloat16 = "bfloat16"
 
 
+class Prior(str, Enum):
+    auto = "auto"  # the fitted mixture when the model has one, else N(0, I)
+    mixture = "mixture"
+    normal = "normal"
+
+
 class EvalFormat(str, Enum):
     table = "table"
     json = "json"
@@ -174,6 +180,11 @@ def mol_train(
     precision: Annotated[Precision, typer.Option(
         help="bfloat16 trains with bf16 autocast over float32 weights: ~1.3x faster on CPUs "
         "with AVX512-BF16 or AMX, much slower on others")] = Precision.float32,
+    mixture: Annotated[int, typer.Option(
+        "--mixture", min=0, help="After training, fit a Gaussian mixture of this many "
+        "components to the latent codes of (up to 20,000) training molecules, and sample "
+        "from it instead of N(0, I). 40 CPU-minutes on MOSES (SMILES): FCD/Test 1.02 "
+        "against 1.45, 78% valid against 71% (README). 0: none")] = 50,
 ) -> None:
     """Train the SMILES (or SELFIES) VAE on a file or on MOSES, small CPU-friendly sizes."""
     import dataclasses
@@ -226,6 +237,21 @@ def mol_train(
         raise RunError(f"cannot train: {e}") from e
     result = fit(task, train_loader, run, val=val_loader)
     (out_dir / TRAIN_SMILES).write_text("\n".join(corpus) + "\n")
+    if mixture and result.last_checkpoint is not None:
+        from molgen.latent_prior import (
+            DEFAULT_FIT_MOLECULES,
+            attach_to_checkpoint,
+            fit_latent_mixture,
+        )
+
+        with _progress() as bar:
+            fitting = bar.add_task(f"fitting the latent mixture on up to "
+                                   f"{DEFAULT_FIT_MOLECULES:,} training molecules", total=1)
+            fitted = fit_latent_mixture(task.cpu(), corpus, components=mixture, seed=seed)
+            attach_to_checkpoint(result.last_checkpoint, fitted)
+            bar.advance(fitting)
+        _say(f"latent mixture: {fitted.components} components on {fitted.fitted_on} "
+             "molecules' codes")
     loss = result.metrics.get("train_loss")
     _say(f"trained on {len(corpus)} molecules ({tokenizer.value}) for {result.epochs} epochs"
          + (f", train loss {loss:.3f}" if loss is not None else ""))
@@ -258,6 +284,10 @@ def mol_generate(
         "draws closer to MOSES test molecules and more valid ones (README: FCD/Test 1.44 at "
         "1, 1.29 at 0.7 for the 40-minute SMILES model, 70% and 76% valid); 0 decodes "
         "greedily")] = 1.0,
+    prior: Annotated[Prior, typer.Option(
+        help="Where prior samples start: mixture, the latent mixture `mol train` fits after "
+        "training (FCD/Test 1.02 against 1.45 on MOSES, README); normal, N(0, I) as MOSES "
+        "samples; auto, the mixture when the model has one")] = Prior.auto,
     conformers: Annotated[bool, typer.Option(
         help="3D conformers in the SDF (ETKDG + MMFF)")] = False,
     seed: Annotated[int, typer.Option()] = 0,
@@ -297,6 +327,9 @@ def mol_generate(
         raise RunError("--optimise needs at least one --seed-smiles to optimise around")
     torch.set_num_threads(threads)
     task = load_model(model)
+    if prior is Prior.mixture and task.latent_mixture is None:
+        raise RunError(f"{model}: this model has no latent mixture (models trained before it "
+                       "existed, or with --mixture 0); use --prior normal")
     training = _training_set(model)
     run_id = f"{resolve_checkpoint(model)}#seed={seed}"
     # Worker processes start now, so that their imports overlap the sampling;
@@ -342,7 +375,7 @@ def mol_generate(
             else:
                 sampling = bar.add_task("sampling", total=n)
                 smiles, drawn = sample_valid(task, n, temperature=temperature, seed=seed,
-                                             precision=precision.value,
+                                             precision=precision.value, prior=prior.value,
                                              progress=lambda k: bar.advance(sampling, k))
                 extra = pd.DataFrame({"method": ["prior"] * len(smiles)})
         except InvalidMolecule as e:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,7 @@ from torch import nn
 
 from molgen import chem
 from molgen.errors import InvalidMolecule, MolgenError
+from molgen.latent_prior import LatentMixture
 from molgen.task import MolVAETask, canonical_or_none
 from molgen.tokenizers import Tokenizer
 from molgen.vae import PRECISIONS
@@ -49,14 +51,16 @@ def _generator(seed: int | None, device: torch.device) -> torch.Generator | None
 
 def sample_prior(task: MolVAETask, n: int, *, temperature: float = 1.0, batch_size: int = 2000,
                  max_length: int | None = None, seed: int | None = None,
-                 precision: str = "float32") -> list[str | None]:
+                 precision: str = "float32", prior: str = "auto") -> list[str | None]:
     """``n`` molecules from the prior: canonical SMILES, None where one is invalid.
 
     Decoding runs ``batch_size`` molecules at a time through the batched
     sampler (one GRU step per token position for the whole batch). With the
     SELFIES tokenizer every entry is a molecule; with SMILES, None marks the
     invalid ones, so ``validity = share of non-None``. ``precision`` is that of
-    the decoder's matrix products (:meth:`molgen.vae.VAE.sample`).
+    the decoder's matrix products (:meth:`molgen.vae.VAE.sample`); ``prior`` picks
+    the latent prior (:meth:`molgen.task.MolVAETask.draw_latents`: by default the
+    mixture fitted after training, when the model has one).
     """
     if n < 0 or batch_size < 1:
         raise ValueError(f"need n >= 0 and batch_size >= 1, got {n}, {batch_size}")
@@ -64,14 +68,15 @@ def sample_prior(task: MolVAETask, n: int, *, temperature: float = 1.0, batch_si
     result: list[str | None] = []
     for start in range(0, n, batch_size):
         raw = task.sample(min(batch_size, n - start), temperature=temperature,
-                          max_length=max_length, generator=generator, precision=precision)
+                          max_length=max_length, generator=generator, precision=precision,
+                          prior=prior)
         result.extend(canonical_or_none(raw))
     return result
 
 
 def sample_valid(task: MolVAETask, n: int, *, max_draws: int | None = None,
                  temperature: float = 1.0, batch_size: int = 2000, max_length: int | None = None,
-                 seed: int | None = None, precision: str = "float32",
+                 seed: int | None = None, precision: str = "float32", prior: str = "auto",
                  progress: Callable[[int], None] | None = None) -> tuple[list[str], int]:
     """``n`` valid molecules from the prior (canonical SMILES, repeats kept), and how
     many samples it took.
@@ -81,7 +86,7 @@ def sample_valid(task: MolVAETask, n: int, *, max_draws: int | None = None,
     for a model that rarely writes a valid molecule. After the first batch
     (``n`` samples, at most ``batch_size``) each batch is sized by the validity
     seen so far. With SELFIES every sample is valid: the result is
-    :func:`sample_prior`'s for the same seed. ``progress``, if given, is called
+    :func:`sample_prior`'s for the same seed (and ``prior``). ``progress``, if given, is called
     after each batch with the number of valid molecules it added (for a bar).
     """
     if n < 0 or batch_size < 1:
@@ -94,7 +99,7 @@ def sample_valid(task: MolVAETask, n: int, *, max_draws: int | None = None,
         rate = len(valid) / drawn if drawn else 1.0
         size = min(batch_size, max_draws - drawn, math.ceil((n - len(valid)) / max(rate, 0.02)))
         raw = task.sample(size, temperature=temperature, max_length=max_length,
-                          generator=generator, precision=precision)
+                          generator=generator, precision=precision, prior=prior)
         found = [s for s in canonical_or_none(raw) if s is not None][:n - len(valid)]
         valid += found
         drawn += size
@@ -155,6 +160,7 @@ class _Chunk:
     temperature: float
     max_length: int | None
     precision: str = "float32"
+    prior: str = "auto"
 
 
 def chunk_seed(seed: int | None, index: int) -> int | None:
@@ -169,7 +175,7 @@ def _sample_chunk(task: MolVAETask, chunk: _Chunk) -> tuple[np.ndarray, float]:
     start = time.process_time()
     ids = task.sample_ids(chunk.size, temperature=chunk.temperature, max_length=chunk.max_length,
                           generator=_generator(chunk.seed, task.device),
-                          precision=chunk.precision).cpu().numpy()
+                          precision=chunk.precision, prior=chunk.prior).cpu().numpy()
     return ids, time.process_time() - start
 
 
@@ -213,11 +219,13 @@ def _score_in_worker(ids: np.ndarray, names: tuple[str, ...]) -> _Scored:
     return _score_ids(ids, names, _WORKER_TASK.tokenizer)
 
 
-def _init_worker(hparams: dict, state: dict[str, torch.Tensor]) -> None:
+def _init_worker(hparams: dict, state: dict[str, torch.Tensor],
+                 mixture: dict[str, Any] | None = None) -> None:
     global _WORKER_TASK
     torch.set_num_threads(1)  # one process a core: no OpenMP pool inside each
     task = MolVAETask(hparams["config"], hparams["tokenizer"])
     task.load_state_dict(state)
+    task.latent_mixture = None if mixture is None else LatentMixture.from_dict(mixture)
     _WORKER_TASK = task.eval()
     # Load what the first call would: SA's fragment scores (a 1 s unpickling)
     # and QED's alert catalogue, so that they are not charged to a chunk.
@@ -226,7 +234,7 @@ def _init_worker(hparams: dict, state: dict[str, torch.Tensor]) -> None:
 
 def scoring_pool(task: MolVAETask, workers: int = 2) -> ProcessPoolExecutor:
     """Worker processes for :func:`sample_scored` (use as a context), each with a CPU copy
-    of ``task``'s model and tokenizer.
+    of ``task``'s model, latent mixture and tokenizer.
 
     Started with ``spawn`` (the parent holds torch threads, which ``fork``
     does not copy safely); each imports torch and RDKit once, a few seconds,
@@ -236,16 +244,17 @@ def scoring_pool(task: MolVAETask, workers: int = 2) -> ProcessPoolExecutor:
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     state = {k: v.detach().cpu() for k, v in task.state_dict().items()}
+    mixture = None if task.latent_mixture is None else task.latent_mixture.to_dict()
     return ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
                                initializer=_init_worker,
-                               initargs=(dict(task.hparams), state))
+                               initargs=(dict(task.hparams), state, mixture))
 
 
 def sample_scored(
     task: MolVAETask, n: int, *, temperature: float = 1.0,
     properties: Sequence[str] = chem.PROPERTY_NAMES, chunk_size: int = 500,
     pool: ProcessPoolExecutor | None = None, max_length: int | None = None,
-    seed: int | None = None, precision: str = "float32",
+    seed: int | None = None, precision: str = "float32", prior: str = "auto",
 ) -> ScoredSample:
     """``n`` prior samples reduced to the distinct valid ones, each with its properties.
 
@@ -256,8 +265,8 @@ def sample_scored(
     without a ``pool`` (:func:`scoring_pool`) and whatever its size. On a CPU
     the workers sample and score whole chunks; on a GPU this process samples
     and the workers score. ``properties`` picks from
-    :data:`molgen.chem.PROPERTY_NAMES` (all by default); ``precision`` is that
-    of the decoder's matrix products (:meth:`molgen.vae.VAE.sample`).
+    :data:`molgen.chem.PROPERTY_NAMES` (all by default); ``precision`` and
+    ``prior`` are :func:`sample_prior`'s.
     """
     if n < 0 or chunk_size < 1:
         raise ValueError(f"need n >= 0 and chunk_size >= 1; got {n}, {chunk_size}")
@@ -288,7 +297,7 @@ def sample_scored(
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
     chunks = [_Chunk(min(chunk_size, n - start), chunk_seed(seed, i), temperature, max_length,
-                     precision)
+                     precision, prior)
               for i, start in enumerate(range(0, n, chunk_size))]
     begin = time.perf_counter()
     if pool is None:

@@ -39,11 +39,14 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from molgen import chem
 from molgen.errors import InvalidMolecule
+from molgen.latent_prior import CHECKPOINT_KEY, LatentMixture
 from molgen.tokenizers import BOS, EOS, PAD, UNK, Tokenizer, tokenizer_from_dict
 from molgen.vae import VAE, VAEConfig, VAEOutput
 from training.config import config_from, config_to_dict
 
 log = logging.getLogger(__name__)
+
+PRIORS = ("auto", "mixture", "normal")
 
 
 @dataclass
@@ -132,6 +135,8 @@ class MolVAETask(L.LightningModule):
         self.save_hyperparameters({"config": config_to_dict(self.config),
                                    "tokenizer": self.tokenizer.to_dict()})
         self.model = VAE(model_config)
+        # Fitted after training (molgen.latent_prior), carried by the checkpoint.
+        self.latent_mixture: LatentMixture | None = None
 
     # -- the objective ---------------------------------------------------------
 
@@ -191,6 +196,19 @@ class MolVAETask(L.LightningModule):
             optimiser, functools.partial(lr_factor, config=self.config))
         return {"optimizer": optimiser, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
+    def on_fit_start(self) -> None:
+        # A mixture fitted to the codes of other weights (a resumed run) would no longer
+        # match them; the caller fits a new one after training.
+        self.latent_mixture = None
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.latent_mixture is not None:
+            checkpoint[CHECKPOINT_KEY] = self.latent_mixture.to_dict()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get(CHECKPOINT_KEY)
+        self.latent_mixture = None if state is None else LatentMixture.from_dict(state)
+
     # -- using the model -------------------------------------------------------
 
     def encode_smiles(self, smiles: Sequence[str], *, batch_size: int = 1024
@@ -246,21 +264,38 @@ class MolVAETask(L.LightningModule):
         return self.tokenizer.decode_batch(self.decode_latent_ids(
             z, temperature=temperature, max_length=max_length, generator=generator))
 
+    def draw_latents(self, n: int, *, generator: torch.Generator | None = None,
+                     prior: str = "auto") -> torch.Tensor:
+        """``n`` latent codes from the prior: ``"mixture"``, the latent mixture fitted after
+        training (:mod:`molgen.latent_prior`), ``"normal"``, N(0, I), or ``"auto"``, the
+        mixture when the task has one."""
+        if prior not in PRIORS:
+            raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
+        if prior == "mixture" and self.latent_mixture is None:
+            raise ValueError("this model has no fitted latent mixture (`medgen mol train` fits "
+                             "one); sample from the normal prior instead")
+        device = generator.device if generator is not None else self.device
+        if prior != "normal" and self.latent_mixture is not None:
+            return self.latent_mixture.sample(n, generator=generator, device=device)
+        return torch.randn(n, self.config.model.latent_dim, generator=generator, device=device)
+
     def sample_ids(self, n: int, *, temperature: float = 1.0, max_length: int | None = None,
                    generator: torch.Generator | None = None,
-                   precision: str = "float32") -> torch.Tensor:
-        """Token ids of ``n`` molecules from the prior N(0, I), decoded in one batch."""
-        z = torch.randn(n, self.config.model.latent_dim, generator=generator,
-                        device=generator.device if generator is not None else self.device)
+                   precision: str = "float32", prior: str = "auto") -> torch.Tensor:
+        """Token ids of ``n`` molecules from the prior (:meth:`draw_latents`), decoded in
+        one batch."""
+        z = self.draw_latents(n, generator=generator, prior=prior)
         return self.decode_latent_ids(z, temperature=temperature, max_length=max_length,
                                       generator=generator, precision=precision)
 
     def sample(self, n: int, *, temperature: float = 1.0, max_length: int | None = None,
-               generator: torch.Generator | None = None, precision: str = "float32") -> list[str]:
-        """``n`` molecules from the prior N(0, I), decoded in one batch (raw, not canonical)."""
+               generator: torch.Generator | None = None, precision: str = "float32",
+               prior: str = "auto") -> list[str]:
+        """``n`` molecules from the prior (:meth:`draw_latents`), decoded in one batch (raw,
+        not canonical)."""
         return self.tokenizer.decode_batch(self.sample_ids(
             n, temperature=temperature, max_length=max_length, generator=generator,
-            precision=precision))
+            precision=precision, prior=prior))
 
     def latent_diagnostics(self, smiles: Sequence[str], *, batch_size: int = 1024,
                            active_threshold: float = 0.01) -> dict[str, float]:

@@ -100,6 +100,48 @@ def test_train_writes_a_checkpoint_and_the_training_set(model_dir):
     assert _hparams(model_dir)["config"]["lr_decay_steps"] == 80
 
 
+def test_train_fits_a_latent_mixture_into_the_checkpoint(model_dir, drugs_file, tmp_path,
+                                                         capsys):
+    from medgen.cli_mol import load_model
+    from molgen.latent_prior import CHECKPOINT_KEY
+
+    checkpoint = torch.load(model_dir / "checkpoints" / "last.ckpt", map_location="cpu",
+                            weights_only=False)
+    # a dozen drugs' codes in 16 dimensions hold one component, not the 50 asked for
+    assert checkpoint[CHECKPOINT_KEY]["fitted_on"] == len(DRUGS)
+    mixture = load_model(model_dir).latent_mixture
+    assert mixture is not None and mixture.components == 1 and mixture.latent_dim == 16
+    out = tmp_path / "plain"
+    code, stdout, err = run(capsys, "mol", "train", "--smiles", str(drugs_file), "--epochs", "1",
+                            "--size", "tiny", "--out", str(out), "--mixture", "0")
+    assert code == 0, err
+    assert "latent mixture" not in stdout
+    assert load_model(out).latent_mixture is None
+    code, _, err = run(capsys, "mol", "generate", "-n", "5", "--model", str(out), "--out",
+                       str(tmp_path / "o"), "--prior", "normal")
+    assert code == 0, err
+    one_line_error(run(capsys, "mol", "generate", "-n", "5", "--model", str(out), "--out",
+                       str(tmp_path / "o"), "--prior", "mixture"), "no latent mixture",
+                   "--prior normal")
+    code, _, err = run(capsys, "mol", "train", "--smiles", str(drugs_file), "--out",
+                       str(tmp_path / "x"), "--mixture", "-1")
+    assert code == 2 and "--mixture" in err and "Traceback" not in err
+
+
+def test_generate_samples_the_mixture_unless_told_normal(model_dir, tmp_path, capsys):
+    tables = {}
+    for prior in ("auto", "mixture", "normal"):
+        code, _, err = run(capsys, "mol", "generate", "-n", "20", "--model", str(model_dir),
+                           "--out", str(tmp_path / prior), "--prior", prior, "--workers", "1")
+        assert code == 0, err
+        tables[prior] = pd.read_csv(tmp_path / prior / "candidates.csv")["smiles"].tolist()
+    assert tables["auto"] == tables["mixture"]
+    assert tables["normal"] != tables["mixture"]
+    code, _, err = run(capsys, "mol", "generate", "-n", "5", "--model", str(model_dir),
+                       "--out", str(tmp_path), "--prior", "uniform")
+    assert code == 2 and "--prior" in err and "Traceback" not in err
+
+
 def test_train_constant_lr_on_request(mounted, drugs_file, tmp_path, capsys):
     out = tmp_path / "constant"
     code, _, err = run(capsys, "mol", "train", "--smiles", str(drugs_file), "--epochs", "2",
