@@ -10,9 +10,10 @@ al., ICLR 2020; the two-stage VAE of Dai & Wipf, ICLR 2019, fits a second VAE
 instead) leaves the model untouched and moves the samples to where the
 decoder was trained. On the 40-minute SMILES model (README: Benchmarks) 50
 full-covariance components fitted on 20,000 posterior means take FCD/Test
-from 1.45 to 1.02 and validity from 0.71 to 0.78 (5,000 samples), novelty
-staying 0.97. Fitted to posterior *samples* instead of means, the mixture
-gained nothing (FCD/Test 1.36): their spread is the prior's again.
+from 1.12 to 0.78 and validity from 0.70 to 0.78 (30,000 samples), novelty
+0.99 -> 0.97. Fitted to posterior *samples* instead of means, the mixture
+gained nothing (FCD/Test 1.36 against 1.45, 5,000 samples): their spread is
+the prior's again.
 
 :class:`LatentMixture` holds the fitted weights, means and Cholesky factors as
 tensors; :meth:`molgen.task.MolVAETask.sample_ids` draws from it when the task
