@@ -44,8 +44,9 @@ products, the repeats of the two interleaved.
 Diagnosis (alone with ``--diagnose-only``): FCD/Test, SNN, Frag, Filters and
 the molecules' shape (heavy atoms, rings, aromatic share) of MOSES test
 molecules themselves, of their posterior means decoded greedily, of their
-posterior samples and of prior samples decoded at temperature 1, and of prior
-samples at 0.7: which of encoder, prior and token sampling the FCD gap lies in.
+posterior samples and of prior samples decoded at temperature 1, of prior
+samples at 0.7, and of samples from the latent mixture when the checkpoint
+holds one: which of encoder, prior and token sampling the FCD gap lies in.
 
 Writes benchmarks/results/molgen_moses.json (a part not run keeps its last
 result there).
@@ -345,7 +346,8 @@ def fcd_sources(task, args) -> dict:
     """Where the FCD gap comes from: the same metrics for ``--diagnose-n`` MOSES test
     molecules themselves (the metrics' floor at that sample size), their posterior means
     decoded greedily, their posterior samples and prior samples decoded at temperature 1
-    (as the MOSES table samples) and prior samples at 0.7. For a SELFIES model, also the
+    (as the MOSES table samples) and prior samples at 0.7, all from N(0, I), and samples
+    from the latent mixture when the checkpoint holds one. For a SELFIES model, also the
     prior samples at 1 that decode without repair (:func:`read_back`); for a SMILES model,
     what its invalid samples got wrong (:func:`invalid_kinds`)."""
     from molgen.metrics import moses_metrics
@@ -363,14 +365,18 @@ def fcd_sources(task, args) -> dict:
         "posterior mean, greedy": task.decode_latent(mu, temperature=0.0),
         "posterior sample, T=1": task.decode_latent(posterior, temperature=1.0,
                                                     generator=generator),
-        "prior, T=1": task.sample(n, temperature=1.0, generator=generator),
-        "prior, T=0.7": task.sample(n, temperature=0.7, generator=generator),
+        "prior, T=1": task.sample(n, temperature=1.0, generator=generator, prior="normal"),
+        "prior, T=0.7": task.sample(n, temperature=0.7, generator=generator, prior="normal"),
     }
+    if task.latent_mixture is not None:
+        rows["latent mixture, T=1"] = task.sample(n, temperature=1.0, generator=generator,
+                                                  prior="mixture")
     read_back_share = None
     if task.tokenizer.kind == "selfies":
         kept, sampled = [], 0
         while len(kept) < n and sampled < 50 * n:
-            kept += read_back(task, task.sample_ids(n, temperature=1.0, generator=generator))
+            kept += read_back(task, task.sample_ids(n, temperature=1.0, generator=generator,
+                                                    prior="normal"))
             sampled += n
         rows["prior, T=1, read back unrepaired"] = kept[:n]
         read_back_share = round(len(kept) / sampled, 4)
