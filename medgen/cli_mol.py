@@ -241,7 +241,10 @@ def mol_train(
     loss = result.metrics.get("train_loss")
     _say(f"trained on {len(corpus)} molecules ({tokenizer.value}) for {result.epochs} epochs"
          + (f", train loss {loss:.3f}" if loss is not None else ""))
-    if mixture and result.last_checkpoint is not None:
+    if mixture and result.last_checkpoint is not None and len(corpus) < 2:
+        _warn("no latent mixture: it needs the codes of at least 2 training molecules; "
+              "`mol generate` samples N(0, I)")
+    elif mixture and result.last_checkpoint is not None:
         from molgen.latent_prior import (
             DEFAULT_FIT_MOLECULES,
             attach_to_checkpoint,
@@ -254,8 +257,8 @@ def mol_train(
             fitted = fit_latent_mixture(task.cpu(), corpus, components=mixture, seed=seed)
             attach_to_checkpoint(result.last_checkpoint, fitted)
             bar.advance(fitting)
-        _say(f"latent mixture: {fitted.components} components on {fitted.fitted_on} "
-             "molecules' codes")
+        _say(f"latent mixture: {fitted.components} component(s) on {fitted.fitted_on} "
+             "training molecules' codes")
     _say(f"model: {result.last_checkpoint}")
 
 

@@ -128,6 +128,19 @@ def test_train_fits_a_latent_mixture_into_the_checkpoint(model_dir, drugs_file, 
     assert code == 2 and "--mixture" in err and "Traceback" not in err
 
 
+def test_train_on_one_molecule_skips_the_mixture_with_a_warning(mounted, tmp_path, capsys):
+    from medgen.cli_mol import load_model
+
+    one = tmp_path / "one.smi"
+    one.write_text("CCO\n")
+    out = tmp_path / "one"
+    code, _, err = run(capsys, "mol", "train", "--smiles", str(one), "--epochs", "1",
+                       "--size", "tiny", "--out", str(out))
+    assert code == 0, err
+    assert "no latent mixture" in err and "Traceback" not in err
+    assert load_model(out).latent_mixture is None
+
+
 def test_generate_samples_the_mixture_unless_told_normal(model_dir, tmp_path, capsys):
     tables = {}
     for prior in ("auto", "mixture", "normal"):
