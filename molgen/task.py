@@ -208,6 +208,9 @@ class MolVAETask(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get(CHECKPOINT_KEY)
         self.latent_mixture = None if state is None else LatentMixture.from_dict(state)
+        if state is not None and self.latent_mixture.latent_dim != self.config.model.latent_dim:
+            raise ValueError(f"the checkpoint's latent mixture is {self.latent_mixture.latent_dim}"
+                             f"-dimensional, its model's latent {self.config.model.latent_dim}")
 
     # -- using the model -------------------------------------------------------
 

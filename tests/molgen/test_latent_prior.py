@@ -133,6 +133,9 @@ def test_checkpoint_carries_the_mixture(task, tmp_path):
     assert torch.equal(saved[CHECKPOINT_KEY]["means"], mixture.means)
     loaded.on_fit_start()  # new weights: the old codes' mixture no longer applies
     assert loaded.latent_mixture is None
+    attach_to_checkpoint(path, _point_mixture(torch.zeros(5)))  # not this model's latent
+    with pytest.raises(ValueError, match="5-dimensional, its model's latent 8"):
+        MolVAETask.load_from_checkpoint(path)
 
 
 def test_worker_processes_sample_from_the_mixture(task):
