@@ -187,7 +187,8 @@ def mol_train(
         "--max-time budget. 40 CPU-minutes on MOSES (SMILES): FCD/Test 0.78 against 1.12, "
         "78% valid against 70% (README). 0: none")] = 50,
 ) -> None:
-    """Train the SMILES (or SELFIES) VAE on a file or on MOSES, small CPU-friendly sizes."""
+    """Train the SMILES (or SELFIES) VAE on a file or on MOSES, small CPU-friendly sizes,
+    then fit the latent mixture that `mol generate` samples from."""
     import dataclasses
 
     from molgen.data import read_smiles_file
