@@ -105,13 +105,20 @@ def test_task_draws_from_its_mixture_unless_told_otherwise(task):
 
 
 def test_fit_latent_mixture_uses_posterior_means_of_a_seeded_sample(task):
-    mixture = fit_latent_mixture(task, DRUGS * 3, components=1, max_molecules=20, seed=0)
+    import numpy as np
+
+    corpus = DRUGS * 3
+    mixture = fit_latent_mixture(task, corpus, components=1, max_molecules=20, seed=0)
     assert mixture.fitted_on == 20 and mixture.components == 1
-    codes, _ = task.encode_smiles(DRUGS)
-    # a 1-component fit is the mean of the codes it saw, and those are the drugs' codes
-    assert torch.allclose(mixture.means[0], codes.mean(dim=0), atol=0.5)
-    again = fit_latent_mixture(task, DRUGS * 3, components=1, max_molecules=20, seed=0)
+    # A one-component fit is the mean of the codes it saw: exactly the posterior means
+    # (not samples) of the seeded 20 molecules.
+    picked = sorted(np.random.default_rng(0).choice(len(corpus), 20, replace=False))
+    codes, _ = task.encode_smiles([corpus[i] for i in picked])
+    assert torch.allclose(mixture.means[0], codes.mean(dim=0), atol=1e-5)
+    again = fit_latent_mixture(task, corpus, components=1, max_molecules=20, seed=0)
     assert torch.equal(again.means, mixture.means)
+    other = fit_latent_mixture(task, corpus, components=1, max_molecules=20, seed=1)
+    assert not torch.equal(other.means, mixture.means)  # the seed picks the sample
 
 
 def test_checkpoint_carries_the_mixture(task, tmp_path):
