@@ -192,7 +192,7 @@ def mol_train(
     import dataclasses
 
     from molgen.data import read_smiles_file
-    from molgen.task import MolVAETask, MolVAETaskConfig, measure_step_seconds, token_loaders
+    from molgen.task import MolVAETask, MolVAETaskConfig, token_loaders
     from molgen.tokenizers import fit_tokenizer
     from training import seed_everything
     from training.config import LIGHTNING_PRECISION, TrainConfig
@@ -217,18 +217,13 @@ def mol_train(
         train_loader, val_loader = token_loaders(vocabulary, corpus, batch_size=batch_size,
                                                  val_fraction=val_fraction, seed=seed,
                                                  max_length=config.max_length)
-        # The KL weight warms up over the first half of the steps the run will make, and the
-        # learning rate decays over all of them: the epochs', or fewer when --max-time stops
-        # it first (a timed copy of the model says).
-        expected = epochs * len(train_loader)
-        if max_time is not None:
-            step_s = measure_step_seconds(MolVAETask(config, vocabulary), train_loader,
-                                          precision=precision.value)
-            expected = min(expected, int(max_time / step_s))
+        # The KL weight warms up over the first half of the run and the learning rate
+        # decays over all of it, the run's progress being the larger of its share of the
+        # epochs' steps and its share of --max-time (MolVAETaskConfig.budget_seconds).
         seed_everything(seed)
-        task = MolVAETask(dataclasses.replace(config, kl_warmup_steps=max(1, expected // 2),
-                                              lr_decay_steps=expected if lr_decay else 0),
-                          vocabulary)
+        task = MolVAETask(dataclasses.replace(
+            config, budget_steps=epochs * len(train_loader), budget_seconds=max_time or 0.0,
+            kl_warmup_share=0.5, lr_decay_share=1.0 if lr_decay else 0.0), vocabulary)
         out_dir = out_dir.resolve()
         run = TrainConfig(max_epochs=epochs, max_time_s=max_time, seed=seed,
                           accelerator="cpu", devices=1, log_dir=str(out_dir.parent),

@@ -22,10 +22,8 @@ our default 0.01, see :class:`MolVAETaskConfig`).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import math
-import statistics
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +31,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import Timer
 from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -64,11 +63,23 @@ class MolVAETaskConfig:
     kl_warmup_steps: int = 10_000  # steps from kl_start to kl_max (0: kl_max at once)
     # Optimiser steps over which the learning rate falls from lr to lr_final * lr along a
     # cosine, then stays there (0: constant lr). 0 here because only the caller knows how
-    # many steps a run makes; `mol train` and benchmarks/molgen_moses.py set it to that
-    # (40 CPU-minutes on MOSES, SMILES: FCD/Test 1.12 from 2e-3 against 1.26 at a
-    # constant 1e-3, README).
+    # many steps a run makes (40 CPU-minutes on MOSES, SMILES: FCD/Test 1.12 from 2e-3
+    # decaying over the run against 1.26 at a constant 1e-3, README).
     lr_decay_steps: int = 0
     lr_final: float = 0.05
+    # The schedule on the run's progress instead of on step counts (`mol train` and
+    # benchmarks/molgen_moses.py use it). When budget_steps or budget_seconds is > 0, the
+    # run's progress is the larger of the shares of them spent (optimiser steps; seconds
+    # of training on the trainer's clock, which a resumed run carries over); the KL weight
+    # warms up over the first kl_warmup_share of it and the learning rate decays over the
+    # first lr_decay_share (0: constant), and kl_warmup_begin, kl_warmup_steps and
+    # lr_decay_steps are not used. Steps computed from a step time measured before
+    # training took in whatever load the machine had at that moment: a 60-minute run
+    # timed under load finished its decay after a third of its steps (README).
+    budget_steps: int = 0
+    budget_seconds: float = 0.0
+    kl_warmup_share: float = 0.5
+    lr_decay_share: float = 1.0
     max_length: int = 100  # tokens, <bos>/<eos> excluded: longer molecules are not used
     val_samples: int = 0  # prior samples drawn after each validation to log validity, uniqueness
     sample_temperature: float = 1.0  # for those samples
@@ -85,28 +96,56 @@ class MolVAETaskConfig:
                              f"{self.lr_decay_steps}, {self.lr_final}")
         if self.kl_warmup_steps < 0 or self.kl_warmup_begin < 0:
             raise ValueError("kl_warmup_steps and kl_warmup_begin must be >= 0")
+        if self.budget_steps < 0 or self.budget_seconds < 0:
+            raise ValueError(f"budget_steps and budget_seconds must be >= 0, got "
+                             f"{self.budget_steps}, {self.budget_seconds}")
+        if not (0 <= self.kl_warmup_share <= 1 and 0 <= self.lr_decay_share <= 1):
+            raise ValueError(f"kl_warmup_share and lr_decay_share must be in [0, 1], got "
+                             f"{self.kl_warmup_share}, {self.lr_decay_share}")
         if self.max_length < 1:
             raise ValueError(f"max_length must be >= 1, got {self.max_length}")
         if self.val_samples < 0:
             raise ValueError(f"val_samples must be >= 0, got {self.val_samples}")
 
 
-def kl_weight(step: int, config: MolVAETaskConfig) -> float:
-    """The KL weight at optimiser step ``step``: linear from kl_start to kl_max."""
-    progress = step - config.kl_warmup_begin
-    if progress <= 0 and config.kl_warmup_steps > 0:
-        return config.kl_start
-    if config.kl_warmup_steps == 0 or progress >= config.kl_warmup_steps:
-        return config.kl_max
-    return config.kl_start + (config.kl_max - config.kl_start) * progress / config.kl_warmup_steps
+def run_progress(step: int, seconds: float, config: MolVAETaskConfig) -> float | None:
+    """Share of the run done after ``step`` optimiser steps and ``seconds`` of training, the
+    larger of the shares of ``budget_steps`` and ``budget_seconds`` (whichever ends the run
+    first), at most 1; None when the config sets no budget (the schedule is in steps)."""
+    shares = []
+    if config.budget_steps > 0:
+        shares.append(step / config.budget_steps)
+    if config.budget_seconds > 0:
+        shares.append(seconds / config.budget_seconds)
+    return min(1.0, max(shares)) if shares else None
 
 
-def lr_factor(step: int, config: MolVAETaskConfig) -> float:
-    """The learning rate at optimiser step ``step`` as a fraction of ``config.lr``."""
-    if config.lr_decay_steps == 0:
+def _ramp(position: float, length: float) -> float:
+    """0 up to position 0, 1 from ``length`` on, linear between; 1 when ``length`` is 0."""
+    if length == 0:
         return 1.0
-    progress = min(step, config.lr_decay_steps) / config.lr_decay_steps
-    return config.lr_final + (1 - config.lr_final) * 0.5 * (1 + math.cos(math.pi * progress))
+    return min(max(position / length, 0.0), 1.0)
+
+
+def kl_weight(step: int, config: MolVAETaskConfig, seconds: float = 0.0) -> float:
+    """The KL weight at optimiser step ``step``, ``seconds`` into training: linear from
+    kl_start to kl_max, over steps or over the run's progress (:func:`run_progress`)."""
+    progress = run_progress(step, seconds, config)
+    ramp = (_ramp(step - config.kl_warmup_begin, config.kl_warmup_steps) if progress is None
+            else _ramp(progress, config.kl_warmup_share))
+    return config.kl_start + (config.kl_max - config.kl_start) * ramp
+
+
+def lr_factor(step: int, config: MolVAETaskConfig, seconds: float = 0.0) -> float:
+    """The learning rate at optimiser step ``step``, ``seconds`` into training, as a
+    fraction of ``config.lr``: a cosine from 1 to lr_final, then lr_final."""
+    progress = run_progress(step, seconds, config)
+    position, length = ((step, config.lr_decay_steps) if progress is None
+                        else (progress, config.lr_decay_share))
+    if length == 0:
+        return 1.0
+    ramp = _ramp(position, length)
+    return config.lr_final + (1 - config.lr_final) * 0.5 * (1 + math.cos(math.pi * ramp))
 
 
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -137,11 +176,30 @@ class MolVAETask(L.LightningModule):
         self.model = VAE(model_config)
         # Fitted after training (molgen.latent_prior), carried by the checkpoint.
         self.latent_mixture: LatentMixture | None = None
+        self._train_started: float | None = None  # time.monotonic() at this fit's start
 
     # -- the objective ---------------------------------------------------------
 
     def kl_weight(self) -> float:
-        return kl_weight(self.global_step, self.config)
+        return kl_weight(self.global_step, self.config, self.training_seconds())
+
+    def training_seconds(self) -> float:
+        """Seconds this model has trained: the trainer's clock (its ``Timer``, which
+        ``max_time`` adds and a resumed run restores), or this fit's own without one;
+        0 outside a fit."""
+        trainer = self._trainer
+        if trainer is None:
+            return 0.0
+        for callback in trainer.callbacks:
+            if isinstance(callback, Timer):
+                return callback.time_elapsed("train")
+        return 0.0 if self._train_started is None else time.monotonic() - self._train_started
+
+    def on_train_start(self) -> None:
+        self._train_started = time.monotonic()
+
+    def _lr_factor(self, step: int) -> float:
+        return lr_factor(step, self.config, self.training_seconds())
 
     def losses(self, tokens: torch.Tensor, *, sample_latent: bool = True
                ) -> tuple[dict[str, torch.Tensor], VAEOutput]:
@@ -190,10 +248,11 @@ class MolVAETask(L.LightningModule):
 
     def configure_optimizers(self):
         optimiser = torch.optim.Adam(self.model.parameters(), lr=self.config.lr)
-        if self.config.lr_decay_steps == 0:
+        config = self.config
+        in_steps = run_progress(0, 0.0, config) is None
+        if (config.lr_decay_steps if in_steps else config.lr_decay_share) == 0:
             return optimiser
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimiser, functools.partial(lr_factor, config=self.config))
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, self._lr_factor)
         return {"optimizer": optimiser, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     def on_fit_start(self) -> None:
@@ -349,39 +408,6 @@ def canonical_or_none(smiles: Sequence[str]) -> list[str | None]:
         except InvalidMolecule:
             result.append(None)
     return result
-
-
-def measure_step_seconds(task: MolVAETask, loader: DataLoader, *,
-                         device: torch.device | str = "cpu", precision: str = "float32",
-                         steps: int = 20) -> float:
-    """Median seconds of one training step (forward, backward, Adam) of a copy of ``task``
-    on ``loader``'s batches: budgets are in seconds, KL warm-up and lr decay in steps.
-
-    ``precision`` "bfloat16" runs the forward pass under bf16 autocast, as
-    Lightning's bf16-mixed does. The first step is left out (it allocates).
-    """
-    import copy
-
-    device = torch.device(device)
-    probe = copy.deepcopy(task).to(device)
-    configured = probe.configure_optimizers()
-    optimiser = configured["optimizer"] if isinstance(configured, dict) else configured
-    times = []
-    for i, batch in enumerate(loader):
-        if i == steps:
-            break
-        start = time.perf_counter()
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16"):
-            terms, _ = probe.losses(batch.to(device))
-        optimiser.zero_grad()
-        terms["loss"].backward()
-        optimiser.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    if not times:
-        raise ValueError("the loader gave no batch to time")
-    return statistics.median(times[1:] or times)
 
 
 # --------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from molgen.task import (
     kl_divergence,
     kl_weight,
     lr_factor,
+    run_progress,
     token_loader,
     token_loaders,
 )
@@ -176,6 +177,48 @@ def test_learning_rate_falls_along_a_cosine_then_stays():
     for bad in ({"lr_decay_steps": -1}, {"lr_final": 1.5}):
         with pytest.raises(ValueError, match="lr_decay_steps"):
             MolVAETaskConfig(**bad)
+
+
+def test_a_budget_schedules_on_the_larger_share_of_steps_or_seconds_spent():
+    config = MolVAETaskConfig(kl_max=0.5, budget_steps=1000, budget_seconds=100.0,
+                              kl_warmup_share=0.5, lr_decay_share=1.0, lr_final=0.1,
+                              kl_warmup_steps=7, lr_decay_steps=7)  # not used with a budget
+    assert run_progress(100, 30.0, config) == pytest.approx(0.3)  # the clock leads
+    assert run_progress(800, 30.0, config) == pytest.approx(0.8)  # the steps lead
+    assert run_progress(5000, 500.0, config) == 1.0
+    assert run_progress(5, 5.0, MolVAETaskConfig()) is None
+    # However few steps a loaded machine makes in its seconds, the schedule follows the clock.
+    assert [kl_weight(0, config, s) for s in (0, 25, 50, 99)] == pytest.approx(
+        [0.0, 0.25, 0.5, 0.5])
+    assert [lr_factor(0, config, s) for s in (0, 50, 100)] == pytest.approx([1.0, 0.55, 0.1])
+    assert kl_weight(400, config, 0.0) == pytest.approx(0.4)  # an epoch budget ends first
+    constant = dataclasses.replace(config, lr_decay_share=0.0)
+    assert lr_factor(900, constant, 90.0) == 1.0
+    assert isinstance(tiny_task(budget_seconds=10.0, lr_decay_share=0.0).configure_optimizers(),
+                      torch.optim.Adam)
+    for bad in ({"budget_seconds": -1.0}, {"budget_steps": -1}, {"kl_warmup_share": 1.5},
+                {"lr_decay_share": -0.1}):
+        with pytest.raises(ValueError, match="budget|share"):
+            MolVAETaskConfig(**bad)
+
+
+def test_the_task_reads_the_trainers_clock_and_a_resumed_run_keeps_it():
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from lightning.pytorch.callbacks import Timer
+
+    task = tiny_task(budget_seconds=100.0, kl_warmup_share=0.5, lr_final=0.1)
+    assert task.training_seconds() == 0.0 and task.kl_weight() == 0.0  # outside a fit
+    timer = Timer(duration=timedelta(seconds=100))
+    timer.load_state_dict({"time_elapsed": {"train": 30.0}})  # as a resumed run restores it
+    task._trainer = SimpleNamespace(callbacks=[timer], global_step=0)
+    assert task.training_seconds() == pytest.approx(30.0)
+    assert task.kl_weight() == pytest.approx(0.6 * 0.01)
+    assert task._lr_factor(0) == pytest.approx(lr_factor(0, task.config, 30.0))
+    task._trainer = SimpleNamespace(callbacks=[], global_step=0)  # a fit without max_time
+    task.on_train_start()
+    assert 0.0 <= task.training_seconds() < 5.0
 
 
 def test_optimiser_steps_the_decay_schedule():
