@@ -265,7 +265,8 @@ def evaluate(task, args) -> dict:
         log.info("prior %s: %s", prior, {k: round(v, 4) for k, v in table.items()})
     headline = runs[priors[0]]
     return {"n": args.n, "temperature": args.temperature, "precision": args.precision,
-            "prior": priors[0], **headline, "normal_prior": runs["normal"],
+            "prior": priors[0], "smiles_syntax": task.grammar is not None,
+            **headline, "normal_prior": runs["normal"],
             "latent_diagnostics": diagnostics,
             "goals": {k: {"goal": v, "met": headline["metrics"][k] >= v}
                       for k, v in GOALS.items()}}
@@ -352,6 +353,7 @@ def fcd_sources(task, args) -> dict:
     # 5,000 score FCD/Test 3.95 against their own set's statistics).
     test = random.Random(args.seed).sample(moses_smiles("test"), n)
     generator = torch.Generator(device=task.device).manual_seed(args.seed)
+    grammar, task.grammar = task.grammar, None  # the rows below decode without it
     mu, logvar = task.encode_smiles(test)
     posterior = task.model.reparameterise(mu, logvar, generator=generator)
     rows = {
@@ -365,6 +367,10 @@ def fcd_sources(task, args) -> dict:
     if task.latent_mixture is not None:
         rows["latent mixture, T=1"] = task.sample(n, temperature=1.0, generator=generator,
                                                   prior="mixture")
+        if grammar is not None:
+            task.grammar = grammar
+            rows["latent mixture, T=1, syntax mask"] = task.sample(
+                n, temperature=1.0, generator=generator, prior="mixture")
     read_back_share = None
     if task.tokenizer.kind == "selfies":
         kept, sampled = [], 0
@@ -382,12 +388,16 @@ def fcd_sources(task, args) -> dict:
         result[name] = {k: round(table[k], 4) for k in ("Valid", "FCD/Test", "SNN/Test",
                                                         "Frag/Test", "Filters")} | _shape(smiles)
         log.info("%s: %s", name, result[name])
+    task.grammar = grammar
     out = {"n": n, "tokenizer": task.tokenizer.kind, "rows": result}
     if read_back_share is not None:
         out["read_back_share_of_prior_samples"] = read_back_share
     else:
         out["invalid_kinds"] = {name: invalid_kinds(rows[name])
-                                for name in ("posterior sample, T=1", "prior, T=1")}
+                                for name in ("posterior sample, T=1", "prior, T=1",
+                                             "latent mixture, T=1",
+                                             "latent mixture, T=1, syntax mask")
+                                if name in rows}
     return out
 
 
@@ -506,7 +516,8 @@ def measure_throughput(task, checkpoint: Path, args) -> dict:
     return {
         "checkpoint": str(checkpoint), "n_per_repeat": n, "repeats": args.repeats,
         "workers": args.workers, "torch_threads": args.threads,
-        "temperature": args.temperature, "pool_startup_s": round(startup_s, 2),
+        "temperature": args.temperature, "smiles_syntax": task.grammar is not None,
+        "pool_startup_s": round(startup_s, 2),
         "load_average": {"start": load_start, "end": os.getloadavg()},
         "goal_valid_unique_per_s": 2000, "settings": result,
         "descriptor_us_per_molecule": _descriptor_costs(sample),
@@ -609,6 +620,10 @@ def main() -> int:
                     help="components of the latent mixture fitted after training, as `mol "
                     "train` fits it; the table scores samples from it and from N(0, I) "
                     "(0: N(0, I) only)")
+    ap.add_argument("--syntax", action=argparse.BooleanOptionalAction, default=True,
+                    help="SMILES models: decode under the SMILES syntax mask "
+                    "(molgen.grammar), as `mol generate` does (default); --no-syntax decodes "
+                    "without it, as MOSES samples")
     ap.add_argument("--tokenizer", choices=("selfies", "smiles"), default="smiles",
                     help="what the model spells molecules in when this script trains it, as "
                     "`medgen mol train` (default smiles: invalid samples count against Valid, "
@@ -672,6 +687,7 @@ def main() -> int:
     if args.diagnose_only:
         device = select_device(args.accelerator)
         task = MolVAETask.load_from_checkpoint(checkpoint, map_location=device).to(device).eval()
+        task.use_smiles_syntax(args.syntax)
         diagnosis = {"command": result["command"], "checkpoint": str(checkpoint),
                      **fcd_sources(task, args)}
         result[_result_key("fcd_sources", task)] = diagnosis
@@ -693,6 +709,7 @@ def main() -> int:
         device = select_device(args.accelerator)
         task = MolVAETask.load_from_checkpoint(checkpoint, map_location=device).to(device)
         task.eval()
+        task.use_smiles_syntax(args.syntax)
         mixture = fit_mixture(task, checkpoint, args)
         moses = evaluate(task, args)
         key = _result_key("moses", task, args.precision)
@@ -715,6 +732,7 @@ def main() -> int:
               json.dumps({k: round(v, 4) for k, v in moses["latent_diagnostics"].items()}))
     if not args.skip_throughput:
         task = MolVAETask.load_from_checkpoint(checkpoint, map_location="cpu").eval()
+        task.use_smiles_syntax(args.syntax)
         key = _result_key("throughput", task)
         result[key] = {"command": result["command"],
                        **measure_throughput(task, checkpoint, args)}

@@ -290,6 +290,11 @@ def mol_generate(
         "training (MOSES, 40-minute SMILES model: FCD/Test 0.78 against 1.12, README); normal, "
         "N(0, I), as MOSES "
         "samples; auto, the mixture when the model has one")] = Prior.auto,
+    syntax: Annotated[bool, typer.Option(
+        "--syntax/--no-syntax", help="SMILES models: mask, as each token is drawn, the "
+        "tokens that would break SMILES syntax (an unopened branch closed, a ring bond left "
+        "open or closed onto a bonded atom, a misnumbered ring). 40-minute MOSES model, "
+        "from its mixture: 80% valid against 78.5%, FCD/Test no worse (README)")] = True,
     conformers: Annotated[bool, typer.Option(
         help="3D conformers in the SDF (ETKDG + MMFF)")] = False,
     seed: Annotated[int, typer.Option()] = 0,
@@ -329,6 +334,7 @@ def mol_generate(
         raise RunError("--optimise needs at least one --seed-smiles to optimise around")
     torch.set_num_threads(threads)
     task = load_model(model)
+    task.use_smiles_syntax(syntax)
     if prior is Prior.mixture and task.latent_mixture is None:
         raise RunError(f"{model}: this model has no latent mixture (models trained before it "
                        "existed, or with --mixture 0); use --prior normal")

@@ -38,6 +38,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from molgen import chem
 from molgen.errors import InvalidMolecule
+from molgen.grammar import SmilesSyntax
 from molgen.latent_prior import CHECKPOINT_KEY, LatentMixture
 from molgen.tokenizers import BOS, EOS, PAD, UNK, Tokenizer, tokenizer_from_dict
 from molgen.vae import VAE, VAEConfig, VAEOutput
@@ -81,6 +82,9 @@ class MolVAETaskConfig:
     kl_warmup_share: float = 0.5
     lr_decay_share: float = 1.0
     max_length: int = 100  # tokens, <bos>/<eos> excluded: longer molecules are not used
+    # SMILES models: mask the tokens that would break SMILES syntax as the decoder draws
+    # them (molgen.grammar). A decoding setting: a model trained without it samples with it.
+    smiles_syntax: bool = True
     val_samples: int = 0  # prior samples drawn after each validation to log validity, uniqueness
     sample_temperature: float = 1.0  # for those samples
 
@@ -176,6 +180,8 @@ class MolVAETask(L.LightningModule):
         self.model = VAE(model_config)
         # Fitted after training (molgen.latent_prior), carried by the checkpoint.
         self.latent_mixture: LatentMixture | None = None
+        self.grammar: SmilesSyntax | None = None
+        self.use_smiles_syntax(self.config.smiles_syntax)
         self._train_started: float | None = None  # time.monotonic() at this fit's start
 
     # -- the objective ---------------------------------------------------------
@@ -273,6 +279,12 @@ class MolVAETask(L.LightningModule):
 
     # -- using the model -------------------------------------------------------
 
+    def use_smiles_syntax(self, on: bool) -> None:
+        """Decode under the SMILES syntax mask (:mod:`molgen.grammar`), or not. A SELFIES
+        model has no syntax to break: it never uses one."""
+        self.grammar = (SmilesSyntax(self.tokenizer.vocabulary)
+                        if on and self.tokenizer.kind == "smiles" else None)
+
     def encode_smiles(self, smiles: Sequence[str], *, batch_size: int = 1024
                       ) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior mean and log-variance (n, latent) of each SMILES.
@@ -315,7 +327,8 @@ class MolVAETask(L.LightningModule):
             return self.model.sample(z.to(self.device), temperature=temperature,
                                      max_length=max_length or self.config.max_length,
                                      banned_ids=(UNK,), start_ids=self.tokenizer.start_ids,
-                                     generator=generator, precision=precision)
+                                     generator=generator, precision=precision,
+                                     grammar=self.grammar)
         finally:
             self.model.train(was_training)
 

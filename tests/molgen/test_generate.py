@@ -146,6 +146,26 @@ def test_sample_scored_with_worker_processes_gives_the_same_rows(task):
     assert pooled.stage_seconds["sample"] > 0  # the workers sampled
 
 
+def test_the_smiles_syntax_mask_is_on_by_default_and_reaches_the_workers(
+        untrained_smiles_task, task):
+    smiles_task = untrained_smiles_task
+    assert smiles_task.grammar is not None and task.grammar is None  # SELFIES: no syntax
+    tables = {}
+    for on in (True, False):
+        smiles_task.use_smiles_syntax(on)
+        serial = sample_scored(smiles_task, 120, chunk_size=40, seed=6, properties=())
+        with scoring_pool(smiles_task, workers=2) as pool:
+            pooled = sample_scored(smiles_task, 120, chunk_size=40, seed=6, pool=pool,
+                                   properties=())
+        pd.testing.assert_frame_equal(pooled.table, serial.table)
+        tables[on] = (serial.valid, serial.table["smiles"].tolist())
+    smiles_task.use_smiles_syntax(True)
+    assert tables[True][1] != tables[False][1]
+    # Random weights: with the mask, only chemistry (valences, aromatic rings) is left to
+    # go wrong.
+    assert tables[True][0] > tables[False][0]
+
+
 def test_bfloat16_sampling_is_valid_reproducible_and_reaches_the_workers(task, monkeypatch):
     rough = sample_prior(task, 200, seed=4, precision="bfloat16")
     assert all(s is not None for s in rough)

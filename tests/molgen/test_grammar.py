@@ -1,0 +1,106 @@
+"""The SMILES syntax mask: it never rules out a token of a real SMILES, it rules out
+the misspellings it names, and an untrained model decoding under it writes only
+SMILES that RDKit parses."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+from rdkit import Chem
+
+from molgen import moses_data
+from molgen.grammar import ATOM, BOND, CLOSE, OPEN, OTHER, RING, SmilesSyntax, token_class
+from molgen.tokenizers import BOS, EOS, SmilesTokenizer, fit_tokenizer
+from molgen.vae import VAE, VAEConfig
+
+from .drugs import DRUGS
+
+# Real SMILES and the forms RDKit does not write but SMILES allows: a bond before a ring
+# number on both ends, two-digit ring numbers, ring bonds across a dot, nested branches.
+SPELLINGS = [*DRUGS, "C1CC1", "C=1CCC=1", "C1.C1", "CC(C(C)(C)C)C", "CC.O", "c1ccc2ccccc2c1",
+             "C1CC2CC1CC2", "C12CC1CC2", "[H]C([H])([H])[H]", "N#CC(=O)N", "C/C=C/C",
+             "C1CC2CC3CC4CC5CC6CC7CC8CC9CC%10CC%10C9C8C7C6C5C4C3C2C1"]
+
+
+@pytest.fixture(scope="module")
+def corpus() -> list[str]:
+    return SPELLINGS + random.Random(0).sample(moses_data.moses_smiles("test_scaffolds"), 500)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(corpus):
+    fitted = fit_tokenizer("smiles", corpus)
+    return SmilesTokenizer([*fitted.vocabulary, "+"])  # and a token outside the grammar
+
+
+def allowed(tokenizer, smiles: str) -> list[set[str]]:
+    """The tokens the grammar allows before each token of ``smiles`` and before <eos>."""
+    state = SmilesSyntax(tokenizer.vocabulary).start(1, 200)
+    out = []
+    for token in tokenizer.encode(smiles)[1:]:  # no <bos>
+        out.append({tokenizer.vocabulary[i] for i in (state.mask()[0] == 0).nonzero()[:, 0]})
+        state.advance(torch.tensor([token]))
+    return out
+
+
+def test_token_classes():
+    assert [token_class(t) for t in ("c", "[nH]", "Cl", "=", "(", ")", "1", "%12", "+", "<eos>")
+            ] == [ATOM, ATOM, ATOM, BOND, OPEN, CLOSE, RING, RING, OTHER, OTHER]
+
+
+def test_no_token_of_a_real_smiles_is_ruled_out(tokenizer, corpus):
+    for smiles in corpus:
+        tokens = [*SmilesTokenizer.tokenize(smiles), "<eos>"]
+        for position, (token, ok) in enumerate(zip(tokens, allowed(tokenizer, smiles),
+                                                   strict=True)):
+            assert token in ok, (smiles, position, token)
+
+
+@pytest.mark.parametrize(("prefix", "ruled_out"), [
+    ("C", ")"),  # no branch open
+    ("C(", ")"),  # an empty branch
+    ("C(C", "<eos>"),  # a branch still open
+    ("C1CC", "<eos>"),  # a ring bond still open
+    ("C=", "<eos>"),  # a bond to nothing
+    ("C=", "("),
+    ("C1", "1"),  # a ring bond from an atom to itself
+    ("N1C", "1"),  # a second bond between bonded atoms
+    ("CC1(C)C", "1"),  # ... also where the neighbour is a branch's root
+    ("C=1CC#", "1"),  # a ring bond opened double, closed triple
+    ("C(C)", "1"),  # a ring number after a branch
+    ("C", "2"),  # a ring opened with a number other than the lowest free
+    ("C1CCC1", "1"),  # ... or with the one just closed at the same atom (RDKit: "C12")
+    ("C", "+"),  # outside the grammar
+])
+def test_misspellings_are_ruled_out(tokenizer, prefix, ruled_out):
+    state = SmilesSyntax(tokenizer.vocabulary).start(1, 20)
+    for token in SmilesTokenizer.tokenize(prefix):
+        state.advance(torch.tensor([tokenizer.vocabulary.index(token)]))
+    assert state.mask()[0, tokenizer.vocabulary.index(ruled_out)] == float("-inf")
+    # and the same prefix leaves an atom to draw
+    assert state.mask()[0, tokenizer.vocabulary.index("C")] == 0
+
+
+def test_an_untrained_model_decodes_parseable_smiles_under_the_grammar(tokenizer):
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(vocab_size=len(tokenizer), embedding_dim=16, encoder_hidden=16,
+                          decoder_hidden=32, decoder_layers=1, latent_dim=8)).eval()
+    with torch.no_grad():  # favour <eos> enough for random rows to end
+        model.output.bias[EOS] += 2.0
+    z = torch.randn(400, 8, generator=torch.Generator().manual_seed(0))
+    results = {}
+    for grammar in (None, SmilesSyntax(tokenizer.vocabulary)):
+        ids = model.sample(z, max_length=60, start_ids=tokenizer.start_ids,
+                           generator=torch.Generator().manual_seed(1), grammar=grammar)
+        ended = (ids[:, :60] == EOS).any(dim=1)  # rows cut at max_length are not judged
+        smiles = [s for s, e in zip(tokenizer.decode_batch(ids), ended.tolist(), strict=True)
+                  if e]
+        parsed = [Chem.MolFromSmiles(s, sanitize=False) is not None for s in smiles]
+        results[grammar is not None] = (len(smiles), sum(parsed))
+        assert BOS not in ids
+    ended, parsed = results[True]
+    assert ended > 100 and parsed == ended  # every row the grammar let end parses
+    ended, parsed = results[False]
+    assert parsed < 0.5 * ended  # without it most random spellings do not
