@@ -153,6 +153,26 @@ def test_generate_samples_the_mixture_unless_told_normal(model_dir, tmp_path, ca
     assert code == 2 and "--prior" in err and "Traceback" not in err
 
 
+def test_generate_decodes_under_the_syntax_mask_unless_told_not_to(model_dir, tmp_path,
+                                                                    capsys, monkeypatch):
+    from molgen.task import MolVAETask
+
+    seen = []
+    original = MolVAETask.use_smiles_syntax
+
+    def recording(self, on):
+        original(self, on)
+        seen.append(self.grammar is not None)
+
+    monkeypatch.setattr(MolVAETask, "use_smiles_syntax", recording)
+    for flag in ("--syntax", "--no-syntax"):
+        seen.clear()
+        code, _, err = run(capsys, "mol", "generate", "-n", "5", "--model", str(model_dir),
+                           "--out", str(tmp_path / flag), flag, "--workers", "1")
+        assert code == 0, err
+        assert seen[-1] is (flag == "--syntax")  # what the sampling task was left with
+
+
 def test_train_constant_lr_on_request(mounted, drugs_file, tmp_path, capsys):
     out = tmp_path / "constant"
     code, _, err = run(capsys, "mol", "train", "--smiles", str(drugs_file), "--epochs", "2",
