@@ -1,16 +1,18 @@
 """SMILES syntax as a mask on the decoder's next-token choice.
 
 A SMILES model spells some molecules wrongly. Three in ten of the misspellings
-of the 40-minute MOSES model are syntax that the next token could have
-avoided: a ``)`` with no branch open, a molecule ended with a branch or a
-ring bond still open, a ring closed onto the atom that opened it or onto
-its neighbour (a second bond between two bonded atoms). :class:`SmilesSyntax`
+of the 40-minute MOSES model are syntax: a ``)`` with no branch open, a
+molecule ended with a branch or a ring bond open, a ring closed onto the
+atom that opened it or onto its neighbour (a second bond between two bonded
+atoms). Many of the unclosed rings start with a misnumbered one: RDKit opens
+a ring bond with the lowest number free, and a model that opens ring 5 with
+rings 1-3 open goes on to close 4, which never opened. :class:`SmilesSyntax`
 tracks, for every row of a batch being sampled, what is open (branches,
-ring-bond numbers), which atom the next bond starts from and its neighbour,
-and masks the tokens that would break those rules; the sampler draws from
-the model's distribution renormalised over the tokens left. The rest of
-the misspellings (aromatic rings RDKit cannot kekulise, valences) are
-chemistry, not syntax, and stay RDKit's to refuse.
+ring-bond numbers and the bond each opened with), which atom the next bond
+starts from and its neighbour, and masks the tokens that cannot be right
+there; the sampler draws from the model's distribution renormalised over
+the tokens left. The rest of the misspellings (aromatic rings RDKit cannot
+kekulise, valences) are chemistry, not syntax, and stay RDKit's to refuse.
 
 The rules, by the class of the token before (``START`` at the first token):
 
@@ -18,23 +20,26 @@ The rules, by the class of the token before (``START`` at the first token):
 after     may follow
 ========  ======================================================
 START     an atom
-atom      anything: atom, bond, ``(``, ``)``, ring number, ``.``, <eos>
+atom      an atom, a bond, ``(``, ``)``, a ring number, ``.``
 ring no.  the same as after an atom
 bond      an atom or a ring number
 ``(``     an atom or a bond
-``)``     an atom, a bond, ``(``, ``)``, ``.``, <eos>
+``)``     an atom, a bond, ``(``, ``)``, ``.``
 ``.``     an atom
 ========  ======================================================
 
-with ``)`` only inside a branch, <eos> only when no branch or ring bond is
-open, and a ring number never where it would close a ring bond onto the
-atom that opened it or onto that atom's neighbour, or with a bond other
-than the one it was opened with. A ring bond opens with the lowest number
-free (not one just closed at the same atom), as RDKit writes SMILES: a
-model trained on RDKit's SMILES that opens ring 5 with rings 1-3 open has
-misnumbered it, and ends with a ring bond that never closes. None of 9,000
-MOSES SMILES breaks these rules (``tests/molgen/test_grammar.py``). Tokens the grammar does not
-know (``+``, ``@``, ``~`` outside brackets) are never drawn.
+with ``)`` only inside a branch; a ring number never where it would close a
+ring bond onto the atom that opened it or onto that atom's neighbour, or
+with a bond other than the one it was opened with; a ring bond opened with
+the lowest number free (not one just closed at the same atom: RDKit writes
+"C12", not "C11"). None of 9,000 MOSES SMILES breaks these rules
+(``tests/molgen/test_grammar.py``). Tokens the grammar does not know (``+``,
+``@``, ``~`` outside brackets) are never drawn.
+
+<eos> is never masked (after the first token): the model decides where a
+molecule ends, and one it ends with a branch or ring bond open is refused by
+RDKit as before. Forced to go on, such rows wrote atoms up to the length
+limit or closed their rings late, into molecules less drug-like (README).
 
 No RDKit and no model here: the vocabulary in, masks out, one batched step
 at a time (a few tensor operations a step, whatever the batch).
@@ -54,15 +59,15 @@ START, ATOM, BOND, OPEN, CLOSE, RING, DOT, OTHER = range(8)
 _BONDS = frozenset("- = # $ : / \\".split())
 _RING = re.compile(r"%[0-9]{2}|[0-9]")
 
-# _FOLLOW[c]: the classes that may come after a token of class c; "eos" where <eos> may.
-_FOLLOW: dict[int, tuple[set[int], bool]] = {
-    START: ({ATOM}, False),
-    ATOM: ({ATOM, BOND, OPEN, CLOSE, RING, DOT}, True),
-    RING: ({ATOM, BOND, OPEN, CLOSE, RING, DOT}, True),
-    BOND: ({ATOM, RING}, False),
-    OPEN: ({ATOM, BOND}, False),
-    CLOSE: ({ATOM, BOND, OPEN, CLOSE, DOT}, True),
-    DOT: ({ATOM}, False),
+# _FOLLOW[c]: the classes that may come after a token of class c.
+_FOLLOW: dict[int, set[int]] = {
+    START: {ATOM},
+    ATOM: {ATOM, BOND, OPEN, CLOSE, RING, DOT},
+    RING: {ATOM, BOND, OPEN, CLOSE, RING, DOT},
+    BOND: {ATOM, RING},
+    OPEN: {ATOM, BOND},
+    CLOSE: {ATOM, BOND, OPEN, CLOSE, DOT},
+    DOT: {ATOM},
 }
 
 
@@ -103,9 +108,8 @@ class SmilesSyntax:
         self.ring_slot = torch.full((len(vocabulary),), -1, dtype=torch.long)
         self.ring_slot[self.ring_ids] = torch.arange(len(self.ring_ids))
         follow = torch.zeros(max(_FOLLOW) + 1, len(vocabulary), dtype=torch.bool)
-        for before, (after, eos) in _FOLLOW.items():
+        for before, after in _FOLLOW.items():
             follow[before] = torch.tensor([c in after for c in classes])
-            follow[before, EOS] = eos
         self.follow = follow  # (classes, vocab)
 
     def start(self, rows: int, max_length: int, device: torch.device | str = "cpu"
@@ -146,7 +150,7 @@ class SyntaxState:
         allowed = self.follow[self.last]  # a copy, (rows, vocab)
         inside = (self.depth > 0).unsqueeze(1)
         allowed[:, self.close_ids] &= inside
-        allowed[:, EOS] &= (self.depth == 0) & ~self.ring_open.any(dim=1)
+        allowed[:, EOS] = self.last != START  # the model decides where a molecule ends
         if len(self.ring_ids):
             onto = ((self.ring_atom == self.current.unsqueeze(1))
                     | (self.ring_atom == self._current_neighbour().unsqueeze(1)))
