@@ -4,6 +4,7 @@
         [-n 30000] [--temperature 1.0] [--checkpoint CKPT] [--n-jobs 2] [--threads CORES]
         [--precision float32|bfloat16] [--train-precision float32|bfloat16]
         [--accelerator auto|cpu|gpu] [--model-size small|moses] [--tokenizer selfies|smiles]
+        [--syntax]
     .venv/bin/python benchmarks/molgen_moses.py --throughput-only --checkpoint CKPT
         [--throughput-n 5000] [--repeats 5] [--workers 2]
     .venv/bin/python benchmarks/molgen_moses.py --diagnose-only --checkpoint CKPT
@@ -29,7 +30,9 @@ samples count against Valid, as in MOSES; the other metrics score the valid
 ones. Each part's result goes under a key per tokenizer and sampling
 precision: ``moses_smiles``, ``moses_smiles_bfloat16``, ``throughput_smiles``,
 ``fcd_sources_smiles``; the plain keys (``moses``, ``throughput``, ...) hold
-the SELFIES model's.
+the SELFIES model's. ``--syntax`` samples a SMILES model under the syntax mask
+(:mod:`molgen.grammar`, ``mol generate --syntax``), its keys ending
+``_syntax``.
 
 Throughput part (alone with ``--throughput-only``): prior sampling + decoding
 (SELFIES -> SMILES) + RDKit sanitising + canonical SMILES + de-duplication + all
@@ -342,7 +345,8 @@ def fcd_sources(task, args) -> dict:
     molecules themselves (the metrics' floor at that sample size), their posterior means
     decoded greedily, their posterior samples and prior samples decoded at temperature 1
     (as the MOSES table samples) and prior samples at 0.7, all from N(0, I), and samples
-    from the latent mixture when the checkpoint holds one. For a SELFIES model, also the
+    from the latent mixture when the checkpoint holds one (for a SMILES model, also under
+    the syntax mask, :mod:`molgen.grammar`). For a SELFIES model, also the
     prior samples at 1 that decode without repair (:func:`read_back`); for a SMILES model,
     what its invalid samples got wrong (:func:`invalid_kinds`)."""
     from molgen.metrics import moses_metrics
@@ -353,7 +357,7 @@ def fcd_sources(task, args) -> dict:
     # 5,000 score FCD/Test 3.95 against their own set's statistics).
     test = random.Random(args.seed).sample(moses_smiles("test"), n)
     generator = torch.Generator(device=task.device).manual_seed(args.seed)
-    grammar, task.grammar = task.grammar, None  # the rows below decode without it
+    grammar, task.grammar = task.grammar, None  # the rows decode without it but the last
     mu, logvar = task.encode_smiles(test)
     posterior = task.model.reparameterise(mu, logvar, generator=generator)
     rows = {
@@ -367,8 +371,8 @@ def fcd_sources(task, args) -> dict:
     if task.latent_mixture is not None:
         rows["latent mixture, T=1"] = task.sample(n, temperature=1.0, generator=generator,
                                                   prior="mixture")
-        if grammar is not None:
-            task.grammar = grammar
+        if task.tokenizer.kind == "smiles":
+            task.use_smiles_syntax(True)
             rows["latent mixture, T=1, syntax mask"] = task.sample(
                 n, temperature=1.0, generator=generator, prior="mixture")
     read_back_share = None
@@ -592,10 +596,12 @@ def _write(path: Path, result: dict) -> None:
 
 
 def _result_key(part: str, task, precision: str = "float32") -> str:
-    """Where a part's result goes in the JSON: one per tokenizer and sampling precision,
-    ``part`` alone for SELFIES in float32 (the keys of the runs before SMILES models)."""
-    return "_".join([part] + [word for word in (task.tokenizer.kind, precision)
-                              if word not in ("selfies", "float32")])
+    """Where a part's result goes in the JSON: one per tokenizer, sampling precision and
+    syntax mask, ``part`` alone for SELFIES in float32 (the keys of the runs before SMILES
+    models); e.g. ``moses_smiles_syntax``."""
+    syntax = "syntax" if task.grammar is not None else ""
+    return "_".join([part] + [word for word in (task.tokenizer.kind, precision, syntax)
+                              if word not in ("selfies", "float32", "")])
 
 
 def main() -> int:
@@ -620,10 +626,10 @@ def main() -> int:
                     help="components of the latent mixture fitted after training, as `mol "
                     "train` fits it; the table scores samples from it and from N(0, I) "
                     "(0: N(0, I) only)")
-    ap.add_argument("--syntax", action=argparse.BooleanOptionalAction, default=True,
+    ap.add_argument("--syntax", action=argparse.BooleanOptionalAction, default=False,
                     help="SMILES models: decode under the SMILES syntax mask "
-                    "(molgen.grammar), as `mol generate` does (default); --no-syntax decodes "
-                    "without it, as MOSES samples")
+                    "(molgen.grammar), as `mol generate --syntax` does (default: without, "
+                    "as MOSES samples)")
     ap.add_argument("--tokenizer", choices=("selfies", "smiles"), default="smiles",
                     help="what the model spells molecules in when this script trains it, as "
                     "`medgen mol train` (default smiles: invalid samples count against Valid, "
@@ -687,7 +693,6 @@ def main() -> int:
     if args.diagnose_only:
         device = select_device(args.accelerator)
         task = MolVAETask.load_from_checkpoint(checkpoint, map_location=device).to(device).eval()
-        task.use_smiles_syntax(args.syntax)
         diagnosis = {"command": result["command"], "checkpoint": str(checkpoint),
                      **fcd_sources(task, args)}
         result[_result_key("fcd_sources", task)] = diagnosis

@@ -83,8 +83,10 @@ class MolVAETaskConfig:
     lr_decay_share: float = 1.0
     max_length: int = 100  # tokens, <bos>/<eos> excluded: longer molecules are not used
     # SMILES models: mask the tokens that would break SMILES syntax as the decoder draws
-    # them (molgen.grammar). A decoding setting: a model trained without it samples with it.
-    smiles_syntax: bool = True
+    # them (molgen.grammar); a decoding setting, for any model. Off by default: on MOSES
+    # it raised Valid by 0.1-1.5 points and moved FCD/Test by +0.02 in three of four
+    # 30,000-sample comparisons (README).
+    smiles_syntax: bool = False
     val_samples: int = 0  # prior samples drawn after each validation to log validity, uniqueness
     sample_temperature: float = 1.0  # for those samples
 

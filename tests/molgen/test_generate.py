@@ -146,10 +146,12 @@ def test_sample_scored_with_worker_processes_gives_the_same_rows(task):
     assert pooled.stage_seconds["sample"] > 0  # the workers sampled
 
 
-def test_the_smiles_syntax_mask_is_on_by_default_and_reaches_the_workers(
+def test_the_smiles_syntax_mask_is_off_by_default_and_reaches_the_workers(
         untrained_smiles_task, task):
     smiles_task = untrained_smiles_task
-    assert smiles_task.grammar is not None and task.grammar is None  # SELFIES: no syntax
+    assert smiles_task.grammar is None
+    task.use_smiles_syntax(True)
+    assert task.grammar is None  # SELFIES: no syntax to break
     tables = {}
     for on in (True, False):
         smiles_task.use_smiles_syntax(on)
@@ -159,7 +161,7 @@ def test_the_smiles_syntax_mask_is_on_by_default_and_reaches_the_workers(
                                    properties=())
         pd.testing.assert_frame_equal(pooled.table, serial.table)
         tables[on] = (serial.valid, serial.table["smiles"].tolist())
-    smiles_task.use_smiles_syntax(True)
+    smiles_task.use_smiles_syntax(False)
     assert tables[True][1] != tables[False][1]
     # Random weights: with the mask, only chemistry (valences, aromatic rings) is left to
     # go wrong.
