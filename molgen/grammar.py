@@ -4,9 +4,9 @@ A SMILES model spells some molecules wrongly. Three in ten of the misspellings
 of the 40-minute MOSES model are syntax: a ``)`` with no branch open, a
 molecule ended with a branch or a ring bond open, a ring closed onto the
 atom that opened it or onto its neighbour (a second bond between two bonded
-atoms). Many of the unclosed rings start with a misnumbered one: RDKit opens
-a ring bond with the lowest number free, and a model that opens ring 5 with
-rings 1-3 open goes on to close 4, which never opened. :class:`SmilesSyntax`
+atoms). Some unclosed rings start with a misnumbered one: RDKit opens a
+ring bond with the lowest number free, and a model that opens ring 5 with
+rings 1-3 open may go on to close 4, which never opened. :class:`SmilesSyntax`
 tracks, for every row of a batch being sampled, what is open (branches,
 ring-bond numbers and the bond each opened with), which atom the next bond
 starts from and its neighbour, and masks the tokens that cannot be right
@@ -95,7 +95,6 @@ class SmilesSyntax:
 
     def __init__(self, vocabulary: Sequence[str]):
         classes = [token_class(token) for token in vocabulary]
-        self.vocab_size = len(vocabulary)
         self.token_class = torch.tensor(classes, dtype=torch.long)
         self.close_ids = torch.tensor([i for i, c in enumerate(classes) if c == CLOSE],
                                       dtype=torch.long)
@@ -123,7 +122,6 @@ class SyntaxState:
     :meth:`advance` with the drawn tokens, :meth:`keep` when finished rows leave."""
 
     def __init__(self, syntax: SmilesSyntax, rows: int, max_length: int, device: torch.device):
-        self.syntax = syntax
         self.follow = syntax.follow.to(device)
         self.token_class = syntax.token_class.to(device)
         self.ring_slot = syntax.ring_slot.to(device)
