@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/molgen_moses.py [--budget-s 1200] [--train-size 200000]
         [-n 30000] [--temperature 1.0] [--checkpoint CKPT] [--n-jobs 2] [--threads CORES]
         [--precision float32|bfloat16] [--train-precision float32|bfloat16]
-        [--accelerator auto|cpu|gpu] [--model-size small|moses] [--tokenizer selfies|smiles]
+        [--accelerator auto|cpu|gpu] [--model-size small|moses] [--tokenizer selfies|smiles|kekule]
         [--syntax]
     .venv/bin/python benchmarks/molgen_moses.py --throughput-only --checkpoint CKPT
         [--throughput-n 5000] [--repeats 5] [--workers 2]
@@ -371,7 +371,7 @@ def fcd_sources(task, args) -> dict:
     if task.latent_mixture is not None:
         rows["latent mixture, T=1"] = task.sample(n, temperature=1.0, generator=generator,
                                                   prior="mixture")
-        if task.tokenizer.kind == "smiles":
+        if task.tokenizer.kind != "selfies":
             task.use_smiles_syntax(True)
             rows["latent mixture, T=1, syntax mask"] = task.sample(
                 n, temperature=1.0, generator=generator, prior="mixture")
@@ -630,10 +630,11 @@ def main() -> int:
                     help="SMILES models: decode under the SMILES syntax mask "
                     "(molgen.grammar), as `mol generate --syntax` does (default: without, "
                     "as MOSES samples)")
-    ap.add_argument("--tokenizer", choices=("selfies", "smiles"), default="smiles",
+    ap.add_argument("--tokenizer", choices=("selfies", "smiles", "kekule"), default="smiles",
                     help="what the model spells molecules in when this script trains it, as "
                     "`medgen mol train` (default smiles: invalid samples count against Valid, "
-                    "as in MOSES; SELFIES repairs them into molecules far from MOSES's)")
+                    "as in MOSES; kekule: SMILES of the Kekule form; SELFIES repairs them "
+                    "into molecules far from MOSES's)")
     ap.add_argument("--checkpoint", type=Path, help="skip training, use this checkpoint")
     ap.add_argument("--run-dir", type=Path, help="where training writes (default: a temp dir)")
     ap.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate (default 2e-3)")

@@ -170,6 +170,32 @@ def canonical_smiles(smiles_or_mol: MolLike) -> str:
     return Chem.MolToSmiles(_as_mol(smiles_or_mol))
 
 
+def kekule_smiles(smiles_or_mol: MolLike) -> str:
+    """Canonical SMILES with aromatic rings spelt as alternating single and double bonds
+    (``c1ccccc1O`` -> ``OC1=CC=CC=C1``); RDKit reads it back as the same aromatic molecule."""
+    mol = Chem.Mol(_as_mol(smiles_or_mol))
+    Chem.Kekulize(mol, clearAromaticFlags=True)
+    return Chem.MolToSmiles(mol, kekuleSmiles=True)
+
+
+def bond_capacity(atom: str, *, most: int = 8) -> int:
+    """How many single bonds RDKit lets the SMILES atom ``atom`` (``"N"``, ``"[NH+]"``,
+    ``"[O-]"``) take: the largest n <= ``most`` for which the atom bonded to n methyls
+    sanitises, 0 where none does (an aromatic ``"c"`` outside a ring).
+
+    Found by asking RDKit rather than from a valence table, so that charges, explicit
+    hydrogens and RDKit's own valence lists count exactly as they do when it reads a
+    generated molecule.
+    """
+    found = 0
+    with _rdkit_log():
+        for n in range(1, most + 1):
+            text = atom + "".join(["(C)"] * (n - 1)) + "C"
+            if Chem.MolFromSmiles(text) is not None:
+                found = n
+    return found
+
+
 def inchikey(mol: MolLike) -> str:
     """Standard InChIKey; raises :class:`InvalidMolecule` if InChI refuses the molecule."""
     mol = _as_mol(mol)

@@ -40,7 +40,16 @@ from molgen import chem
 from molgen.errors import InvalidMolecule
 from molgen.grammar import SmilesSyntax
 from molgen.latent_prior import CHECKPOINT_KEY, LatentMixture
-from molgen.tokenizers import BOS, EOS, PAD, UNK, Tokenizer, tokenizer_from_dict
+from molgen.tokenizers import (
+    BOS,
+    EOS,
+    PAD,
+    SPECIAL_TOKENS,
+    UNK,
+    SmilesTokenizer,
+    Tokenizer,
+    tokenizer_from_dict,
+)
 from molgen.vae import VAE, VAEConfig, VAEOutput
 from training.config import config_from, config_to_dict
 
@@ -282,10 +291,16 @@ class MolVAETask(L.LightningModule):
     # -- using the model -------------------------------------------------------
 
     def use_smiles_syntax(self, on: bool) -> None:
-        """Decode under the SMILES syntax mask (:mod:`molgen.grammar`), or not. A SELFIES
-        model has no syntax to break: it never uses one."""
-        self.grammar = (SmilesSyntax(self.tokenizer.vocabulary)
-                        if on and self.tokenizer.kind == "smiles" else None)
+        """Decode under the SMILES syntax mask (:mod:`molgen.grammar`), or not: valences
+        counted as RDKit counts them, and what a row leaves open at <eos> dropped. A
+        SELFIES model has no syntax to break: it never uses one."""
+        if not (on and isinstance(self.tokenizer, SmilesTokenizer)):
+            self.grammar = None
+            return
+        vocabulary = self.tokenizer.vocabulary
+        self.grammar = SmilesSyntax(vocabulary, [
+            chem.bond_capacity(token) if i >= len(SPECIAL_TOKENS)
+            and self.tokenizer.is_atom_token(token) else 0 for i, token in enumerate(vocabulary)])
 
     def encode_smiles(self, smiles: Sequence[str], *, batch_size: int = 1024
                       ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -326,13 +341,14 @@ class MolVAETask(L.LightningModule):
         was_training = self.model.training
         self.model.eval()
         try:
-            return self.model.sample(z.to(self.device), temperature=temperature,
-                                     max_length=max_length or self.config.max_length,
-                                     banned_ids=(UNK,), start_ids=self.tokenizer.start_ids,
-                                     generator=generator, precision=precision,
-                                     grammar=self.grammar)
+            ids = self.model.sample(z.to(self.device), temperature=temperature,
+                                    max_length=max_length or self.config.max_length,
+                                    banned_ids=(UNK,), start_ids=self.tokenizer.start_ids,
+                                    generator=generator, precision=precision,
+                                    grammar=self.grammar)
         finally:
             self.model.train(was_training)
+        return ids if self.grammar is None else self.grammar.complete(ids)
 
     def decode_latent(self, z: torch.Tensor, *, temperature: float = 0.0,
                       max_length: int | None = None,

@@ -72,15 +72,17 @@ def _hparams(run: Path) -> dict:
     return checkpoint["hyper_parameters"]
 
 
-def test_train_spells_smiles_by_default_and_selfies_on_request(model_dir, drugs_file, tmp_path,
-                                                                capsys):
+def test_train_spells_smiles_by_default_and_selfies_or_kekule_on_request(
+        model_dir, drugs_file, tmp_path, capsys):
     assert _hparams(model_dir)["tokenizer"]["kind"] == "smiles"
-    out = tmp_path / "selfies"
-    code, stdout, err = run(capsys, "mol", "train", "--smiles", str(drugs_file), "--epochs", "1",
-                            "--size", "tiny", "--out", str(out), "--tokenizer", "selfies")
-    assert code == 0, err
-    assert "(selfies)" in stdout
-    assert _hparams(out)["tokenizer"]["kind"] == "selfies"
+    for kind in ("selfies", "kekule"):
+        out = tmp_path / kind
+        code, stdout, err = run(capsys, "mol", "train", "--smiles", str(drugs_file), "--epochs",
+                                "1", "--size", "tiny", "--out", str(out), "--tokenizer", kind)
+        assert code == 0, err
+        assert f"({kind})" in stdout
+        assert _hparams(out)["tokenizer"]["kind"] == kind
+    assert "c" not in _hparams(tmp_path / "kekule")["tokenizer"]["vocabulary"]
     code, _, err = run(capsys, "mol", "train", "--smiles", str(drugs_file), "--out",
                        str(tmp_path / "x"), "--tokenizer", "inchi")
     assert code == 2 and "--tokenizer" in err and "Traceback" not in err

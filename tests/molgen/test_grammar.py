@@ -1,6 +1,6 @@
 """The SMILES syntax mask: it never rules out a token of a real SMILES, it rules out
 the misspellings it names, and an untrained model decoding under it writes only
-SMILES that RDKit parses."""
+SMILES that RDKit parses; with valences and Kekulé SMILES, only molecules."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 from rdkit import Chem
 
-from molgen import moses_data
+from molgen import chem, moses_data
 from molgen.grammar import ATOM, BOND, CLOSE, DOT, OPEN, OTHER, RING, SmilesSyntax, token_class
 from molgen.tokenizers import BOS, EOS, SmilesTokenizer, fit_tokenizer
 from molgen.vae import VAE, VAEConfig
@@ -32,12 +32,23 @@ def corpus() -> list[str]:
 @pytest.fixture(scope="module")
 def tokenizer(corpus):
     fitted = fit_tokenizer("smiles", corpus)
-    return SmilesTokenizer([*fitted.vocabulary, "+"])  # and a token outside the grammar
+    charged = [t for t in ("[O-]", "[N+]") if t not in fitted.vocabulary]
+    return SmilesTokenizer([*fitted.vocabulary, *charged, "+"])  # "+": outside the grammar
 
 
-def allowed(tokenizer, smiles: str) -> list[set[str]]:
+@pytest.fixture(scope="module")
+def kekule(corpus):
+    return fit_tokenizer("kekule", corpus)
+
+
+def with_valences(tokenizer) -> SmilesSyntax:
+    return SmilesSyntax(tokenizer.vocabulary, [chem.bond_capacity(t) if token_class(t) == ATOM
+                                               else 0 for t in tokenizer.vocabulary])
+
+
+def allowed(tokenizer, smiles: str, syntax: SmilesSyntax | None = None) -> list[set[str]]:
     """The tokens the grammar allows before each token of ``smiles`` and before <eos>."""
-    state = SmilesSyntax(tokenizer.vocabulary).start(1, 200)
+    state = (syntax or SmilesSyntax(tokenizer.vocabulary)).start(1, 200)
     out = []
     for token in tokenizer.encode(smiles)[1:]:  # no <bos>
         out.append({tokenizer.vocabulary[i] for i in (state.mask()[0] == 0).nonzero()[:, 0]})
@@ -50,12 +61,64 @@ def test_token_classes():
             ] == [ATOM, ATOM, ATOM, BOND, OPEN, CLOSE, RING, RING, OTHER, OTHER]
 
 
-def test_no_token_of_a_real_smiles_is_ruled_out(tokenizer, corpus):
+@pytest.mark.parametrize("spelling", ["smiles", "smiles with valences", "kekule with valences"])
+def test_no_token_of_a_real_smiles_is_ruled_out(tokenizer, kekule, corpus, spelling):
+    vocabulary = kekule if spelling.startswith("kekule") else tokenizer
+    syntax = with_valences(vocabulary) if spelling.endswith("valences") else None
     for smiles in corpus:
-        tokens = [*SmilesTokenizer.tokenize(smiles), "<eos>"]
-        for position, (token, ok) in enumerate(zip(tokens, allowed(tokenizer, smiles),
+        tokens = [*vocabulary.tokenize(smiles), "<eos>"]
+        for position, (token, ok) in enumerate(zip(tokens, allowed(vocabulary, smiles, syntax),
                                                    strict=True)):
             assert token in ok, (smiles, position, token)
+
+
+@pytest.mark.parametrize(("prefix", "ruled_out"), [
+    ("CC(C)(C)(C)", "C"),  # a fifth bond on a carbon
+    ("CC(C)(C)(C)", "("),
+    ("C[O-]", "1"),  # ... also as a ring bond
+    ("CC(C)(C)", "="),  # a double bond where one single bond is left
+    ("CC(C)(C)", "#"),
+    ("C#N", "C"),  # an atom onto a nitrile nitrogen
+    ("O=", "F"),  # an atom that cannot take the bond drawn before it
+    ("N#", "O"),
+    ("C[O-]", "C"),  # charge counts: an oxide takes one bond
+    ("C[N+](C)(C)", "="),  # an ammonium four
+    ("CC1(C)CC=", "1"),  # a ring bond closed double onto an atom with one bond's room
+])
+def test_valence_breaking_tokens_are_ruled_out(tokenizer, prefix, ruled_out):
+    state = with_valences(tokenizer).start(1, 20)
+    plain = SmilesSyntax(tokenizer.vocabulary).start(1, 20)
+    for token in SmilesTokenizer.tokenize(prefix):
+        state.advance(torch.tensor([tokenizer.vocabulary.index(token)]))
+        plain.advance(torch.tensor([tokenizer.vocabulary.index(token)]))
+    assert state.mask()[0, tokenizer.vocabulary.index(ruled_out)] == float("-inf")
+    assert plain.mask()[0, tokenizer.vocabulary.index(ruled_out)] == 0  # syntax alone allows it
+    assert state.mask()[0, EOS] == 0
+
+
+def test_aromatic_atoms_have_no_valence_limit(tokenizer):
+    syntax = with_valences(tokenizer)
+    assert syntax.capacity[tokenizer.vocabulary.index("c")] > 8
+    assert syntax.capacity[tokenizer.vocabulary.index("C")] == 4
+    assert syntax.capacity[tokenizer.vocabulary.index("(")] == 0
+
+
+@pytest.mark.parametrize(("written", "completed"), [
+    ("CC(C1CC", "CCCCC"),  # a branch and a ring bond left open
+    ("C=1CC", "CCC"),  # ... with the ring bond's bond
+    ("CC=", "CC"),
+    ("CC(", "CC"),
+    ("CC(=", "CC"),
+    ("C.", "C"),
+    ("C1CC1(C)C", "C1CC1(C)C"),  # closed: as it was
+    ("C12CC1CC2", "C12CC1CC2"),
+    ("C1CC2CC1", "C1CCCC1"),
+])
+def test_complete_drops_what_a_row_left_open(tokenizer, written, completed):
+    ids = torch.tensor([tokenizer.encode(written) + [tokenizer.vocabulary.index("C")] * 2])
+    out = SmilesSyntax(tokenizer.vocabulary).complete(ids[:, 1:])  # as sampled: no <bos>
+    assert tokenizer.decode(out[0]) == completed
+    assert out.shape == ids[:, 1:].shape and (out[0, -2:] == ids[0, -2:]).all()  # after <eos>
 
 
 @pytest.mark.parametrize(("prefix", "ruled_out"), [
@@ -67,7 +130,9 @@ def test_no_token_of_a_real_smiles_is_ruled_out(tokenizer, corpus):
     ("N1C", "1"),  # a second bond between bonded atoms
     ("CC1(C)C", "1"),  # ... also where the neighbour is a branch's root
     ("C=1CC#", "1"),  # a ring bond opened double, closed triple
+    ("C12CCC1", "2"),  # a second ring bond between the same two atoms
     ("C(C)", "1"),  # a ring number after a branch
+    ("C(=", "1"),  # ... or as a branch's first bond
     ("C", "2"),  # a ring opened with a number other than the lowest free
     ("C1CCC1", "1"),  # ... or with the one just closed at the same atom (RDKit: "C12")
     ("C", "+"),  # outside the grammar
@@ -122,3 +187,23 @@ def test_an_untrained_model_decodes_parseable_smiles_under_the_grammar(tokenizer
     assert closed > 100 and parsed == closed  # under the grammar every one of them parses
     closed, parsed = results[False]
     assert closed - parsed >= 10  # without it some do not (")" with no branch open, ...)
+
+
+def test_an_untrained_kekule_model_decodes_only_molecules_under_valences(kekule):
+    """Kekulé SMILES have no aromatic ring to misspell: with valences counted and what a row
+    leaves open dropped, every row is a molecule RDKit sanitises."""
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(vocab_size=len(kekule), embedding_dim=16, encoder_hidden=16,
+                          decoder_hidden=32, decoder_layers=1, latent_dim=8)).eval()
+    with torch.no_grad():
+        model.output.bias[EOS] += 2.0
+    z = torch.randn(400, 8, generator=torch.Generator().manual_seed(0))
+    valid = {}
+    for syntax in (None, with_valences(kekule)):
+        ids = model.sample(z, max_length=60, start_ids=kekule.start_ids,
+                           generator=torch.Generator().manual_seed(1), grammar=syntax)
+        if syntax is not None:
+            ids = syntax.complete(ids)
+        valid[syntax is not None] = sum(chem.is_valid(s) for s in kekule.decode_batch(ids))
+    assert valid[True] == 400
+    assert valid[False] < 300

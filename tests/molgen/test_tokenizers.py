@@ -16,6 +16,7 @@ from molgen.tokenizers import (
     PAD,
     SPECIAL_TOKENS,
     UNK,
+    KekuleSmilesTokenizer,
     SelfiesTokenizer,
     SmilesTokenizer,
     fit_tokenizer,
@@ -35,7 +36,7 @@ MOLECULES = [
     "C[N+](C)(C)CCOC(N)=O",  # carbachol (a permanent charge)
 ]
 
-KINDS = ["selfies", "smiles"]
+KINDS = ["selfies", "smiles", "kekule"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -57,6 +58,16 @@ def test_smiles_tokens_are_atoms_bonds_and_rings():
     tokens = SmilesTokenizer.tokenize("Brc1ccc(Cl)c[nH]1.[Na+]C%12")
     assert tokens == ["Br", "c", "1", "c", "c", "c", "(", "Cl", ")", "c", "[nH]", "1", ".",
                       "[Na+]", "C", "%12"]
+
+
+def test_kekule_tokens_spell_aromatic_rings_in_single_and_double_bonds():
+    assert KekuleSmilesTokenizer.tokenize("c1ccccc1O") == SmilesTokenizer.tokenize("OC1=CC=CC=C1")
+    assert KekuleSmilesTokenizer.tokenize("Cc1cc[nH]c1") == SmilesTokenizer.tokenize(
+        "CC1=CNC=C1")
+    tokens = KekuleSmilesTokenizer.fit(MOLECULES).vocabulary[len(SPECIAL_TOKENS):]
+    assert "=" in tokens and "C" in tokens
+    # nothing aromatic is left to misspell, inside brackets or out
+    assert not [t for t in tokens if any(a in t for a in ("c", "n", "o", "s")) and t != "Cl"]
 
 
 def test_selfies_tokens():
@@ -102,6 +113,9 @@ def test_min_count_drops_rare_tokens():
         ("smiles", "CCX", "cannot tokenise 'X' at position 2"),
         ("smiles", "", "empty SMILES"),
         ("selfies", "C(C)(C)(C)(C)C", "C with 5 bond(s)"),
+        ("kekule", "c1cccc1", "Can't kekulize mol"),
+        ("kekule", "C(C)(C)(C)(C)C", "Explicit valence for atom # 0 C, 5"),
+        ("kekule", "", "empty SMILES"),
     ],
 )
 def test_untokenisable_input_raises(kind, text, reason):
