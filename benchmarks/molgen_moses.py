@@ -257,6 +257,8 @@ def evaluate(task, args) -> dict:
     priors = ("mixture", "normal") if task.latent_mixture is not None else ("normal",)
     runs = {}
     for prior in priors:
+        if task.grammar is not None:
+            task.grammar.rows_seen = task.grammar.rows_completed = 0
         generated, sample_s = _prior_sample(task, args, prior)
         start = time.perf_counter()
         with warnings.catch_warnings():
@@ -265,6 +267,9 @@ def evaluate(task, args) -> dict:
         runs[prior] = {"metrics": table, "sample_s": round(sample_s, 1),
                        "metrics_s": round(time.perf_counter() - start, 1),
                        "mean_smiles_length": statistics.fmean(len(s) for s in generated)}
+        if task.grammar is not None:  # rows the syntax mask completed at <eos>
+            runs[prior]["completed_share"] = round(
+                task.grammar.rows_completed / max(task.grammar.rows_seen, 1), 4)
         log.info("prior %s: %s", prior, {k: round(v, 4) for k, v in table.items()})
     headline = runs[priors[0]]
     return {"n": args.n, "temperature": args.temperature, "precision": args.precision,

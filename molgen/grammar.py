@@ -128,6 +128,8 @@ class SmilesSyntax:
                                      dtype=torch.long)
         self.open_ids = torch.tensor([i for i, c in enumerate(classes) if c == OPEN],
                                      dtype=torch.long)
+        # rows :meth:`complete` has seen and changed, for reports of how often it acts
+        self.rows_seen = self.rows_completed = 0
         self.close_ids = torch.tensor([i for i, c in enumerate(classes) if c == CLOSE],
                                       dtype=torch.long)
         # in numeric order, so that slot 0 is "1": RDKit opens a ring bond with the lowest
@@ -188,6 +190,8 @@ class SmilesSyntax:
                 last -= 1
             if dropped:
                 out[row, sorted(dropped)] = PAD
+                self.rows_completed += 1
+        self.rows_seen += len(ids)
         return out
 
 

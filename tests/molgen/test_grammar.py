@@ -116,8 +116,10 @@ def test_aromatic_atoms_have_no_valence_limit(tokenizer):
 ])
 def test_complete_drops_what_a_row_left_open(tokenizer, written, completed):
     ids = torch.tensor([tokenizer.encode(written) + [tokenizer.vocabulary.index("C")] * 2])
-    out = SmilesSyntax(tokenizer.vocabulary).complete(ids[:, 1:])  # as sampled: no <bos>
+    syntax = SmilesSyntax(tokenizer.vocabulary)
+    out = syntax.complete(ids[:, 1:])  # as sampled: no <bos>
     assert tokenizer.decode(out[0]) == completed
+    assert (syntax.rows_seen, syntax.rows_completed) == (1, int(written != completed))
     assert out.shape == ids[:, 1:].shape and (out[0, -2:] == ids[0, -2:]).all()  # after <eos>
 
 
