@@ -4,7 +4,7 @@
         [-n 30000] [--temperature 1.0] [--checkpoint CKPT] [--n-jobs 2] [--threads CORES]
         [--precision float32|bfloat16] [--train-precision float32|bfloat16]
         [--accelerator auto|cpu|gpu] [--model-size small|moses] [--tokenizer selfies|smiles|kekule]
-        [--syntax]
+        [--syntax [--complete]]
     .venv/bin/python benchmarks/molgen_moses.py --throughput-only --checkpoint CKPT
         [--throughput-n 5000] [--repeats 5] [--workers 2]
     .venv/bin/python benchmarks/molgen_moses.py --diagnose-only --checkpoint CKPT
@@ -32,7 +32,8 @@ precision: ``moses_smiles``, ``moses_smiles_bfloat16``, ``throughput_smiles``,
 ``fcd_sources_smiles``; the plain keys (``moses``, ``throughput``, ...) hold
 the SELFIES model's. ``--syntax`` samples a SMILES model under the syntax mask
 (:mod:`molgen.grammar`, ``mol generate --syntax``), its keys ending
-``_syntax``.
+``_syntax`` (``_syntax_complete`` with ``--complete``, which also drops what a
+row leaves open at its end).
 
 Throughput part (alone with ``--throughput-only``): prior sampling + decoding
 (SELFIES -> SMILES) + RDKit sanitising + canonical SMILES + de-duplication + all
@@ -257,7 +258,8 @@ def evaluate(task, args) -> dict:
     priors = ("mixture", "normal") if task.latent_mixture is not None else ("normal",)
     runs = {}
     for prior in priors:
-        if task.grammar is not None:
+        completing = task.grammar is not None and task.complete_open_rows
+        if completing:
             task.grammar.rows_seen = task.grammar.rows_completed = 0
         generated, sample_s = _prior_sample(task, args, prior)
         start = time.perf_counter()
@@ -267,13 +269,14 @@ def evaluate(task, args) -> dict:
         runs[prior] = {"metrics": table, "sample_s": round(sample_s, 1),
                        "metrics_s": round(time.perf_counter() - start, 1),
                        "mean_smiles_length": statistics.fmean(len(s) for s in generated)}
-        if task.grammar is not None:  # rows the syntax mask completed at <eos>
+        if completing:  # rows the syntax mask completed at <eos>
             runs[prior]["completed_share"] = round(
                 task.grammar.rows_completed / max(task.grammar.rows_seen, 1), 4)
         log.info("prior %s: %s", prior, {k: round(v, 4) for k, v in table.items()})
     headline = runs[priors[0]]
     return {"n": args.n, "temperature": args.temperature, "precision": args.precision,
             "prior": priors[0], "smiles_syntax": task.grammar is not None,
+            "complete_open_rows": task.grammar is not None and task.complete_open_rows,
             **headline, "normal_prior": runs["normal"],
             "latent_diagnostics": diagnostics,
             "goals": {k: {"goal": v, "met": headline["metrics"][k] >= v}
@@ -604,7 +607,8 @@ def _result_key(part: str, task, precision: str = "float32") -> str:
     """Where a part's result goes in the JSON: one per tokenizer, sampling precision and
     syntax mask, ``part`` alone for SELFIES in float32 (the keys of the runs before SMILES
     models); e.g. ``moses_smiles_syntax``."""
-    syntax = "syntax" if task.grammar is not None else ""
+    syntax = ("" if task.grammar is None else
+              "syntax_complete" if task.complete_open_rows else "syntax")
     return "_".join([part] + [word for word in (task.tokenizer.kind, precision, syntax)
                               if word not in ("selfies", "float32", "")])
 
@@ -631,6 +635,9 @@ def main() -> int:
                     help="components of the latent mixture fitted after training, as `mol "
                     "train` fits it; the table scores samples from it and from N(0, I) "
                     "(0: N(0, I) only)")
+    ap.add_argument("--complete", action="store_true",
+                    help="with --syntax: drop what a row leaves open at its end (a '(' or "
+                    "ring bond never closed), so that a kekule model's every row is a molecule")
     ap.add_argument("--syntax", action=argparse.BooleanOptionalAction, default=False,
                     help="SMILES models: decode under the SMILES syntax mask "
                     "(molgen.grammar), as `mol generate --syntax` does (default: without, "
@@ -684,6 +691,8 @@ def main() -> int:
     args = ap.parse_args()
     if (args.throughput_only or args.diagnose_only) and args.checkpoint is None:
         ap.error("--throughput-only and --diagnose-only need --checkpoint")
+    if args.complete and not args.syntax:
+        ap.error("--complete completes what the syntax mask tracks: give --syntax too")
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
     for name in ("molgen_moses", "molgen"):  # Lightning has its own handler
         logging.getLogger(name).setLevel(logging.INFO)
@@ -723,7 +732,7 @@ def main() -> int:
         device = select_device(args.accelerator)
         task = MolVAETask.load_from_checkpoint(checkpoint, map_location=device).to(device)
         task.eval()
-        task.use_smiles_syntax(args.syntax)
+        task.use_smiles_syntax(args.syntax, complete=args.complete)
         mixture = fit_mixture(task, checkpoint, args)
         moses = evaluate(task, args)
         key = _result_key("moses", task, args.precision)
@@ -746,7 +755,7 @@ def main() -> int:
               json.dumps({k: round(v, 4) for k, v in moses["latent_diagnostics"].items()}))
     if not args.skip_throughput:
         task = MolVAETask.load_from_checkpoint(checkpoint, map_location="cpu").eval()
-        task.use_smiles_syntax(args.syntax)
+        task.use_smiles_syntax(args.syntax, complete=args.complete)
         key = _result_key("throughput", task)
         result[key] = {"command": result["command"],
                        **measure_throughput(task, checkpoint, args)}

@@ -163,8 +163,8 @@ def mol_train(
         help="What the model spells molecules in. smiles: some samples are invalid and are "
         "dropped (22% after 40 CPU-minutes on MOSES, from the latent mixture), the rest lie "
         "close to the training molecules (MOSES FCD/Test 0.78). kekule: SMILES with aromatic "
-        "rings as single and double bonds, so none can be misspelt; with `mol generate "
-        "--syntax` every sample is a molecule. selfies: every sample is valid because "
+        "rings as single and double bonds, so none can be misspelt (7% invalid, 4% with `mol "
+        "generate --syntax`; FCD/Test 1.00). selfies: every sample is valid because "
         "SELFIES repairs what the model misspells, into molecules far from the training ones "
         "(FCD/Test 9.48 at the same budget). README: Benchmarks"
         )] = TokenizerKind.smiles,
@@ -297,9 +297,9 @@ def mol_generate(
     syntax: Annotated[bool, typer.Option(
         "--syntax/--no-syntax", help="SMILES models: mask, as each token is drawn, the "
         "tokens that cannot be right there (a branch closed that never opened, a ring bond "
-        "closed onto a bonded atom, a misnumbered ring, a bond beyond an atom's valence), "
-        "and drop what a molecule leaves open at its end. With --tokenizer kekule models "
-        "every sample is a molecule (README)")] = False,
+        "closed onto a bonded atom, a misnumbered ring, a bond beyond an atom's valence). "
+        "Kekule models (mol train --tokenizer kekule): 7% -> 4% invalid, FCD/Test 1.00 -> "
+        "1.05 on MOSES (README)")] = False,
     conformers: Annotated[bool, typer.Option(
         help="3D conformers in the SDF (ETKDG + MMFF)")] = False,
     seed: Annotated[int, typer.Option()] = 0,

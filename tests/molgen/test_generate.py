@@ -168,22 +168,26 @@ def test_the_smiles_syntax_mask_is_off_by_default_and_reaches_the_workers(
     assert tables[True][0] > tables[False][0]
 
 
-def test_an_untrained_kekule_model_under_the_syntax_mask_writes_only_molecules():
-    """Kekulé SMILES leave no aromatic ring to misspell; the mask counts valences and drops
-    what a row leaves open, so even random weights write molecules, in the workers too."""
+def test_an_untrained_kekule_model_under_the_completing_syntax_mask_writes_only_molecules():
+    """Kekulé SMILES leave no aromatic ring to misspell; the mask counts valences and, asked
+    to, drops what a row leaves open, so even random weights write molecules, in the
+    workers too."""
     seed_everything(1)
     config = MolVAETaskConfig(model=VAEConfig(embedding_dim=16, encoder_hidden=16,
                                               decoder_hidden=32, decoder_layers=1, latent_dim=8),
                               smiles_syntax=True)
     kekule = MolVAETask(config, fit_tokenizer("kekule", DRUGS)).eval()
-    assert kekule.grammar is not None
+    assert kekule.grammar is not None and not kekule.complete_open_rows
     assert kekule.grammar.capacity[kekule.tokenizer.vocabulary.index("N")] == 3
+    masked = sum(s is not None for s in sample_prior(kekule, 300, seed=3))
+    kekule.use_smiles_syntax(True, complete=True)
     with scoring_pool(kekule, workers=2) as pool:
         scored = sample_scored(kekule, 300, chunk_size=100, seed=3, pool=pool, properties=())
     assert scored.valid == 300
     assert sum(s is not None for s in sample_prior(kekule, 300, seed=3)) == 300
+    assert masked < 300  # without completing, rows left open are not molecules
     kekule.use_smiles_syntax(False)
-    assert sum(s is not None for s in sample_prior(kekule, 300, seed=3)) < 200
+    assert sum(s is not None for s in sample_prior(kekule, 300, seed=3)) < masked
 
 
 def test_bfloat16_sampling_is_valid_reproducible_and_reaches_the_workers(task, monkeypatch):
