@@ -299,7 +299,7 @@ def mol_generate(
         "tokens that cannot be right there (a branch closed that never opened, a ring bond "
         "closed onto a bonded atom, a misnumbered ring, a bond beyond an atom's valence). "
         "Kekule models (mol train --tokenizer kekule): 7% -> 4% invalid, FCD/Test 1.00 -> "
-        "1.05 on MOSES (README)")] = False,
+        "1.06 on MOSES (README)")] = False,
     conformers: Annotated[bool, typer.Option(
         help="3D conformers in the SDF (ETKDG + MMFF)")] = False,
     seed: Annotated[int, typer.Option()] = 0,
