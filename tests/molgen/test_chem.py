@@ -510,3 +510,20 @@ def test_only_chem_parses_molecules():
     offenders = [path.name for path in package.glob("*.py")
                  if path.name != "chem.py" and parser.search(path.read_text())]
     assert offenders == []
+
+
+@pytest.mark.parametrize(("atom", "bonds"), [
+    ("C", 4), ("N", 3), ("O", 2), ("F", 1), ("S", 6), ("[NH+]", 3), ("[N+]", 4), ("[O-]", 1),
+    ("[C@@H]", 3), ("c", 0),  # aromatic: no molecule of it outside a ring
+])
+def test_bond_capacity_is_what_rdkit_accepts(atom, bonds):
+    assert chem.bond_capacity(atom) == bonds
+
+
+def test_kekule_smiles_is_the_same_molecule_without_aromatic_atoms():
+    for smiles in ("c1ccccc1O", "Cc1cc[nH]c1", "O=[N+]([O-])c1ccc2ccccc2c1"):
+        kekule = chem.kekule_smiles(smiles)
+        assert not any(ch in kekule for ch in "cnos")
+        assert chem.canonical_smiles(kekule) == chem.canonical_smiles(smiles)
+    with pytest.raises(InvalidMolecule, match="kekulize"):
+        chem.kekule_smiles("c1cccc1")
