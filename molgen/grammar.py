@@ -113,7 +113,6 @@ class SmilesSyntax:
     """
 
     def __init__(self, vocabulary: Sequence[str], capacity: Sequence[int] | None = None):
-        self.vocabulary = list(vocabulary)
         classes = [token_class(token) for token in vocabulary]
         self.token_class = torch.tensor(classes, dtype=torch.long)
         if capacity is not None and len(capacity) != len(vocabulary):
@@ -349,8 +348,7 @@ class SyntaxState:
 
     def keep(self, open_: torch.Tensor) -> None:
         """Keep only the rows where ``open_`` (rows,) is True."""
-        for name in ("last", "before_last", "last_token", "depth", "atoms", "current", "neighbour",
-                     "branch_root", "ring_open", "ring_atom", "ring_bond", "ring_closed_at",
-                     "ring_closed_from",
-                     "room", "ring_order"):
+        for name in ("last", "before_last", "last_token", "depth", "atoms", "current",
+                     "neighbour", "branch_root", "ring_open", "ring_atom", "ring_bond",
+                     "ring_closed_at", "ring_closed_from", "room", "ring_order"):
             setattr(self, name, getattr(self, name)[open_])
