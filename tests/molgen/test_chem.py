@@ -256,13 +256,35 @@ def test_qed_reusing_descriptors_equals_rdkits_qed():
     odd = ["[2H]C(Cl)Cl", "*c1ccccc1", "[H+]", "C1=CC(=O)C=CC1=O", "N#CC(C#N)=C(C#N)C#N",
            "O=C1C(=Cc2ccccc2)SC(=S)N1", "[Na+].[Cl-]", "C[Si](C)(C)C"]
     alerted = 0
-    for smiles in [*sample, *DRUGS, *odd]:
+    everything = [*sample, *DRUGS, *odd]
+    for smiles in everything:
         mol = chem.to_mol(smiles)
         expected = QED.qed(chem.to_mol(smiles))
         assert chem.properties(mol)["qed"] == expected, smiles
         assert chem.properties(mol, ["qed"])["qed"] == expected, smiles  # nothing to reuse
         alerted += QED.properties(mol).ALERTS > 0
     assert alerted > 100  # the alert count is exercised, not just zero
+    # The same across a batch, where plain and explicit-H molecules mix.
+    batch = chem.properties_many([chem.to_mol(s) for s in everything], ["qed"])
+    assert [row["qed"] for row in batch] == [QED.qed(chem.to_mol(s)) for s in everything]
+
+
+def test_properties_many_equals_properties_one_at_a_time():
+    # properties_many computes a descriptor at a time across the molecules; every
+    # number must be that of properties(), for every subset of names.
+    # Molecules QED takes whole (explicit H, dummy atom) sit between plain ones.
+    smiles = [ASPIRIN, "[2H]C(Cl)Cl", CAFFEINE, "*c1ccccc1", *DRUGS[:20], "[Na+].[Cl-]"]
+    mols = [chem.to_mol(s) for s in smiles]
+    for names in [chem.PROPERTY_NAMES, ("sa", "qed"), ("qed",), ("hba", "mw"), ()]:
+        expected = [chem.properties(s, names) for s in smiles]
+        assert chem.properties_many(mols, names) == expected, names
+        assert all(list(row) == list(names) for row in expected)
+    assert chem.properties_many(smiles[:3]) == [chem.properties(s) for s in smiles[:3]]
+    assert chem.properties_many([]) == []
+    with pytest.raises(ValueError, match="unknown properties"):
+        chem.properties_many(mols, ["mw", "logp"])
+    with pytest.raises(InvalidMolecule):
+        chem.properties_many([ASPIRIN, "C1CC"])
 
 
 def test_properties_subset_and_unknown_names():
