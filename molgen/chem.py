@@ -296,7 +296,7 @@ _DESCRIPTORS: dict[str, Callable[[Chem.Mol], float | int]] = {
     "hbd": rdMolDescriptors.CalcNumHBD,
     "hba": rdMolDescriptors.CalcNumHBA,
     "rotatable_bonds": _rotatable_bonds,
-    "qed": QED.qed,  # Bickerton et al. 2012, mean weights; properties() reuses work, see _qed_column
+    "qed": QED.qed,  # Bickerton et al. 2012, mean weights; properties() reuses work: _qed_column
     "sa": _sa_score,  # 1 (easy) .. 10 (hard)
 }
 PROPERTY_NAMES: tuple[str, ...] = tuple(_DESCRIPTORS)

@@ -88,8 +88,8 @@ def candidate_table(smiles: Sequence[str | None], extra: pd.DataFrame | None = N
     ``;``, empty when none), ``passes_filters`` (Lipinski, Veber and no PAINS
     alert), then ``novel`` and ``extra``'s columns.
 
-    The RDKit work (~1.7 ms a molecule on MOSES test molecules, most of it properties, PAINS and
-    Brenk matching) runs in ``workers`` processes, ``chunk_size`` molecules a
+    The RDKit work (~1.7 ms a MOSES molecule, most of it properties, PAINS
+    and Brenk matching) runs in ``workers`` processes, ``chunk_size`` molecules a
     task, when ``workers > 1``, or in ``pool`` (:func:`describe_pool`) when
     given; the table is the same either way. ``progress``, if given, is called
     with the number of inputs of each chunk described (for a bar).
