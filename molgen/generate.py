@@ -111,10 +111,10 @@ def sample_valid(task: MolVAETask, n: int, *, max_draws: int | None = None,
 # --------------------------------------------------------------------------
 # Prior sampling at speed: generate, validate, de-duplicate and score
 #
-# On a CPU a MOSES-like molecule costs ~0.5 ms of torch sampling (one
-# thread; ~0.33 ms with bf16 products) and ~1.2 ms of RDKit work after it
-# (SELFIES -> SMILES in pure Python, sanitising, canonical SMILES,
-# properties): benchmarks/molgen_moses.py.
+# On a CPU a MOSES-like molecule costs ~0.4 ms of torch sampling (one
+# thread; ~0.25 ms with bf16 products) and ~0.8 ms of RDKit work after it
+# (sanitising, canonical SMILES, properties; SELFIES adds its pure-Python
+# decoding): benchmarks/molgen_moses.py.
 # So the work is cut into chunks that each sample from their own seed and
 # score what they sampled, one chunk per task in worker processes: every core
 # runs both stages, and the rows do not depend on how many workers there
