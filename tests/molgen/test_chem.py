@@ -233,6 +233,34 @@ def test_sa_score_orders_simple_before_complex():
     assert chem.properties(ASPIRIN)["sa"] < chem.properties(strychnine)["sa"]
 
 
+def test_sa_score_equals_rdkits_sascorer():
+    # chem computes the SA score itself (a faster stereocentre count); every number
+    # must be sascorer.calculateScore's, on MOSES molecules, the drugs, and molecules
+    # that reach each of its branches: stereocentres (assigned, unassigned and
+    # dependent), spiro and bridgehead atoms, macrocycles, scores above 8 (smoothed).
+    import random
+
+    from molgen import moses_data
+    from molgen.moses_data import MosesDataUnavailable
+
+    try:
+        sample = random.Random(0).sample(moses_data.moses_smiles("test"), 300)
+    except MosesDataUnavailable:
+        sample = []  # the drugs and the odd molecules below still cover every branch
+    odd = ["C1CC(C)C(C)C(C)C1", "C[C@H](F)C(F)(Cl)Br", "C1CCC2(CC1)CCCC2",
+           "C1CC2CCC1C2", "C1CCCCCCCCCCC1", "C12C3C4C1C5C2C3C45", "[2H]C(Cl)Cl",
+           "*c1ccccc1", "[Na+].[Cl-]", "C", "[H+]",
+           "O=C1C[C@@H]2OCC=C3CN4CC[C@]56[C@@H]4C[C@@H]3[C@@H]2[C@@H]6N1c1ccccc15"]
+    sascorer = chem._sascorer()
+    scores = []
+    for smiles in [*sample, *DRUGS, *odd]:
+        expected = sascorer.calculateScore(chem.to_mol(smiles))
+        assert chem.properties(smiles, ["sa"])["sa"] == expected, smiles
+        scores.append(expected)
+    assert max(scores) > 8 and min(scores) < 2  # both ends of the scale were reached
+    assert np.isnan(chem.properties(Chem.Mol(), ["sa"])["sa"])  # no atoms, no score
+
+
 def test_sascorer_loaded_once_without_touching_sys_path():
     assert chem._sascorer() is chem._sascorer()
     assert not any(RDConfig.RDContribDir in entry for entry in sys.path)
