@@ -313,6 +313,9 @@ def mol_generate(
         help="Precision of the decoder's matrix products in prior sampling. bfloat16 samples "
         "~1.4x faster on CPUs with AVX512-BF16 or AMX (slower on others) and draws other "
         "molecules from the same --seed")] = Precision.float32,
+    fused: Annotated[bool, typer.Option(
+        help="Compile the decoder's GRU step with torch.compile (needs a C++ compiler): "
+        "prior sampling ~15% faster after 5-20 s of compiling, so for large -n only")] = False,
 ) -> None:
     """Sample molecules and write candidates.csv and candidates.sdf (valid, de-duplicated,
     with properties and filter flags)."""
@@ -340,6 +343,7 @@ def mol_generate(
     torch.set_num_threads(threads)
     task = load_model(model)
     task.use_smiles_syntax(syntax)
+    task.use_fused_sampling(fused)
     if prior is Prior.mixture and task.latent_mixture is None:
         raise RunError(f"{model}: this model has no latent mixture (models trained before it "
                        "existed, or with --mixture 0); use --prior normal")

@@ -221,23 +221,28 @@ def _score_in_worker(ids: np.ndarray, names: tuple[str, ...]) -> _Scored:
 
 def _init_worker(hparams: dict, state: dict[str, torch.Tensor],
                  mixture: dict[str, Any] | None = None, syntax: bool = False,
-                 complete: bool = False) -> None:
+                 complete: bool = False, fused: bool = False) -> None:
     global _WORKER_TASK
     torch.set_num_threads(1)  # one process a core: no OpenMP pool inside each
     task = MolVAETask(hparams["config"], hparams["tokenizer"])
     task.load_state_dict(state)
     task.latent_mixture = None if mixture is None else LatentMixture.from_dict(mixture)
     task.use_smiles_syntax(syntax, complete=complete)
+    task.use_fused_sampling(fused)
     _WORKER_TASK = task.eval()
     # Load what the first call would: SA's fragment scores (a 1 s unpickling)
-    # and QED's alert catalogue, so that they are not charged to a chunk.
+    # and QED's alert catalogue, so that they are not charged to a chunk; and
+    # compile the fused step, for every batch size down to the last row.
     chem.properties("CCO")
+    if fused:
+        for precision in PRECISIONS:
+            task.sample_ids(8, precision=precision)
 
 
 def scoring_pool(task: MolVAETask, workers: int = 2) -> ProcessPoolExecutor:
     """Worker processes for :func:`sample_scored` (use as a context), each with a CPU copy
-    of ``task``'s model, latent mixture, tokenizer and syntax mask (on or off, completing
-    or not).
+    of ``task``'s model, latent mixture, tokenizer, syntax mask (on or off, completing
+    or not) and fused sampling (on or off; each worker compiles it as it starts).
 
     Started with ``spawn`` (the parent holds torch threads, which ``fork``
     does not copy safely); each imports torch and RDKit once, a few seconds,
@@ -251,7 +256,8 @@ def scoring_pool(task: MolVAETask, workers: int = 2) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
                                initializer=_init_worker,
                                initargs=(dict(task.hparams), state, mixture,
-                                         task.grammar is not None, task.complete_open_rows))
+                                         task.grammar is not None, task.complete_open_rows,
+                                         task.fused_sampling))
 
 
 def sample_scored(

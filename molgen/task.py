@@ -192,6 +192,7 @@ class MolVAETask(L.LightningModule):
         # Fitted after training (molgen.latent_prior), carried by the checkpoint.
         self.latent_mixture: LatentMixture | None = None
         self.grammar: SmilesSyntax | None = None
+        self.fused_sampling = False  # see use_fused_sampling
         self.use_smiles_syntax(self.config.smiles_syntax)
         self._train_started: float | None = None  # time.monotonic() at this fit's start
 
@@ -306,6 +307,12 @@ class MolVAETask(L.LightningModule):
             chem.bond_capacity(token) if i >= len(SPECIAL_TOKENS)
             and self.tokenizer.is_atom_token(token) else 0 for i, token in enumerate(vocabulary)])
 
+    def use_fused_sampling(self, on: bool) -> None:
+        """Decode with the GRU step compiled by ``torch.compile`` (``fused`` in
+        :meth:`molgen.vae.VAE.sample`), or not: faster for large samples on a CPU,
+        after a first decode that compiles for seconds. Off by default."""
+        self.fused_sampling = on
+
     def encode_smiles(self, smiles: Sequence[str], *, batch_size: int = 1024
                       ) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior mean and log-variance (n, latent) of each SMILES.
@@ -349,7 +356,7 @@ class MolVAETask(L.LightningModule):
                                     max_length=max_length or self.config.max_length,
                                     banned_ids=(UNK,), start_ids=self.tokenizer.start_ids,
                                     generator=generator, precision=precision,
-                                    grammar=self.grammar)
+                                    grammar=self.grammar, fused=self.fused_sampling)
         finally:
             self.model.train(was_training)
         if self.grammar is not None and self.complete_open_rows:

@@ -22,13 +22,16 @@ by default, as in :mod:`molgen.tokenizers`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
+
+from molgen.errors import MolgenError
 
 # Precision of the sampler's GRU matrix products; the gate arithmetic stays float32.
 PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -155,7 +158,8 @@ class VAE(nn.Module):
     def sample(self, z: torch.Tensor, *, max_length: int = 100, temperature: float = 1.0,
                banned_ids: Sequence[int] = (), start_ids: Sequence[int] | None = None,
                generator: torch.Generator | None = None,
-               precision: str = "float32", grammar: Grammar | None = None) -> torch.Tensor:
+               precision: str = "float32", grammar: Grammar | None = None,
+               fused: bool = False) -> torch.Tensor:
         """Decode every row of ``z`` (batch, latent) at once; token ids (batch, max_length + 1).
 
         Each row holds its tokens, then <eos>, then <pad>. Tokens are drawn from
@@ -169,7 +173,11 @@ class VAE(nn.Module):
         "bfloat16" makes them ~2x faster on CPUs with native bf16 (sampling ~1.4x) and draws
         slightly different molecules from the same seed. ``grammar`` (e.g.
         :class:`molgen.grammar.SmilesSyntax`) masks, before each draw but the forced
-        last <eos>, the tokens it rules out for each row.
+        last <eos>, the tokens it rules out for each row. ``fused`` runs each GRU step's
+        element-wise work as one loop compiled by ``torch.compile`` (see
+        :func:`_compiled_updates`): ~17% faster sampling on a CPU after a first call
+        that compiles for seconds; the same equations, so the same molecules up to
+        float rounding (the compiled tanh is not torch's).
         """
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
@@ -194,7 +202,7 @@ class VAE(nn.Module):
         only_eos[c.eos_id] = 0.0
 
         rows = torch.arange(batch, device=device)  # which output rows are still open
-        stepper = _GRUStepper(self, z, PRECISIONS[precision])
+        stepper = _GRUStepper(self, z, PRECISIONS[precision], fused)
         h = list(self.initial_hidden(z))  # a (open, hidden) state per layer
         state = grammar.start(batch, max_length, device) if grammar is not None else None
         token = torch.full((batch,), c.bos_id, dtype=torch.long, device=device)
@@ -255,8 +263,10 @@ class _GRUStepper:
     product runs 2.3x faster (500x384 by 384x1152: 4.7 -> 2.0 ms).
     """
 
-    def __init__(self, vae: VAE, z: torch.Tensor, dtype: torch.dtype = torch.float32):
+    def __init__(self, vae: VAE, z: torch.Tensor, dtype: torch.dtype = torch.float32,
+                 fused: bool = False):
         gru, emb = vae.decoder, vae.embedding.weight
+        self.fused = _compiled_updates() if fused else None
         w_ih = gru.weight_ih_l0  # (3H, embedding + latent), gates ordered r, z, n
         self.dtype = dtype
         self.token_gates = emb @ w_ih[:, :emb.shape[1]].T  # (vocab, 3H)
@@ -279,11 +289,63 @@ class _GRUStepper:
         (rows,): the last layer's output (rows, H) and the new states."""
         x, new = None, []
         for k, (w_ih_t, b_ih, w_hh_t, b_hh) in enumerate(self.layers):
-            gi = (self.token_gates[token].add_(self.row_gates) if k == 0
-                  else self._product(b_ih, x, w_ih_t))
-            x = _gru_cell(gi, h[k], self._product(b_hh, h[k], w_hh_t))
+            if self.fused is not None:
+                first, upper = self.fused
+                gh = torch.mm(h[k].to(self.dtype), w_hh_t)
+                try:
+                    x = (first(self.token_gates, token, self.row_gates, h[k], gh, b_hh)
+                         if k == 0 else
+                         upper(torch.mm(x.to(self.dtype), w_ih_t), b_ih, h[k], gh, b_hh))
+                except _inductor_error() as err:
+                    reason = str(err).strip().splitlines()[0]
+                    raise MolgenError(f"compiling the fused sampling step failed ({reason}); "
+                                      "sample without it (no --fused)") from err
+            else:
+                gi = (self.token_gates[token].add_(self.row_gates) if k == 0
+                      else self._product(b_ih, x, w_ih_t))
+                x = _gru_cell(gi, h[k], self._product(b_hh, h[k], w_hh_t))
             new.append(x)
         return x, new
+
+
+# The fused step: the same equations written plainly for torch.compile, which turns
+# each layer's element-wise work (the token-table gather, the biases, both gates,
+# the candidate and the mix) into one C++ loop over the rows instead of a dozen
+# passes over (rows, 3H) tensors. Prior sampling of the 20-minute MOSES model
+# (one 384-wide layer, bf16 products, 500 rows a batch, one CPU thread): 187 -> 155 us
+# a molecule. The first call compiles (seconds; a C++ compiler on CPU); dynamic
+# shapes let the batch shrink as rows finish without compiling again.
+
+
+def _gru_update(gi: torch.Tensor, h: torch.Tensor, gh: torch.Tensor) -> torch.Tensor:
+    size = h.shape[1]
+    gates = torch.sigmoid(gi[:, :2 * size] + gh[:, :2 * size])  # reset | update
+    reset, update = gates[:, :size], gates[:, size:]
+    candidate = torch.tanh(gi[:, 2 * size:] + reset * gh[:, 2 * size:])
+    return torch.lerp(candidate, h, update)
+
+
+def _first_layer_update(token_gates: torch.Tensor, token: torch.Tensor,
+                        row_gates: torch.Tensor, h: torch.Tensor, gh: torch.Tensor,
+                        b_hh: torch.Tensor) -> torch.Tensor:
+    return _gru_update(token_gates[token] + row_gates, h, gh.float() + b_hh)
+
+
+def _upper_layer_update(gi: torch.Tensor, b_ih: torch.Tensor, h: torch.Tensor,
+                        gh: torch.Tensor, b_hh: torch.Tensor) -> torch.Tensor:
+    return _gru_update(gi.float() + b_ih, h, gh.float() + b_hh)
+
+
+def _inductor_error() -> type[Exception]:
+    # Imported when first needed: torch._inductor adds most of a second to every import.
+    from torch._inductor.exc import InductorError
+    return InductorError
+
+
+@functools.cache
+def _compiled_updates() -> tuple[Callable[..., torch.Tensor], Callable[..., torch.Tensor]]:
+    return (torch.compile(_first_layer_update, dynamic=True),
+            torch.compile(_upper_layer_update, dynamic=True))
 
 
 def _gru_cell(gi: torch.Tensor, h: torch.Tensor, gh: torch.Tensor) -> torch.Tensor:

@@ -257,6 +257,21 @@ def test_generate_writes_csv_and_sdf(model_dir, tmp_path, capsys):
     assert len(pd.read_csv(rough / "candidates.csv", keep_default_na=False)) > 0
 
 
+@pytest.mark.slow
+def test_generate_with_the_fused_step_writes_the_same_kind_of_candidates(
+        model_dir, tmp_path, capsys):
+    plain, fused = tmp_path / "plain", tmp_path / "fused"
+    for out, flags in ((plain, []), (fused, ["--fused"])):
+        code, _, err = run(capsys, "mol", "generate", "-n", "30", "--model", str(model_dir),
+                           "--out", str(out), *flags)
+        assert code == 0, err
+    tables = [pd.read_csv(out / "candidates.csv", keep_default_na=False)
+              for out in (plain, fused)]
+    # The same equations and seed: float rounding may flip a rare draw, no more.
+    shared = set(tables[0]["smiles"]) & set(tables[1]["smiles"])
+    assert len(shared) >= 0.8 * len(tables[0]) > 0
+
+
 def test_generate_analogues_with_conformers(model_dir, tmp_path, capsys):
     out = tmp_path / "analogues"
     code, _, err = run(capsys, "mol", "generate", "-n", "20", "--model", str(model_dir),

@@ -10,7 +10,7 @@ import pytest
 import torch
 from rdkit import Chem
 
-from molgen import chem, vae
+from molgen import chem, generate, vae
 from molgen.errors import InvalidMolecule
 from molgen.generate import (
     LatentOptimisationConfig,
@@ -198,9 +198,9 @@ def test_bfloat16_sampling_is_valid_reproducible_and_reaches_the_workers(task, m
     # token in a given sample depends on the model, so the samples may agree).
     dtypes, original = [], vae._GRUStepper.__init__
 
-    def recording(self, model, z, dtype=torch.float32):
+    def recording(self, model, z, dtype=torch.float32, fused=False):
         dtypes.append(dtype)
-        original(self, model, z, dtype)
+        original(self, model, z, dtype, fused)
 
     monkeypatch.setattr(vae._GRUStepper, "__init__", recording)
     sample_prior(task, 10, seed=4, precision="bfloat16")
@@ -216,6 +216,38 @@ def test_bfloat16_sampling_is_valid_reproducible_and_reaches_the_workers(task, m
         sample_prior(task, 40, batch_size=40, seed=chunk_seed(4, 0), precision="bfloat16")
         + sample_prior(task, 40, batch_size=40, seed=chunk_seed(4, 1), precision="bfloat16")
         + sample_prior(task, 40, batch_size=40, seed=chunk_seed(4, 2), precision="bfloat16")))
+
+
+@pytest.mark.slow
+def test_fused_sampling_is_off_by_default_and_reaches_the_stepper_and_the_workers(
+        task, monkeypatch):
+    assert not task.fused_sampling
+    made, original = [], vae._GRUStepper.__init__
+
+    def recording(self, model, z, dtype=torch.float32, fused=False):
+        made.append(fused)
+        original(self, model, z, dtype, fused)
+
+    monkeypatch.setattr(vae._GRUStepper, "__init__", recording)
+    eager = sample_prior(task, 100, seed=7)
+    threads = torch.get_num_threads()
+    task.use_fused_sampling(True)
+    try:
+        fused = sample_prior(task, 100, seed=7)
+        assert made == [False, True]
+        # The same equations: float rounding may flip a draw, rarely.
+        assert sum(a == b for a, b in zip(fused, eager, strict=True)) >= 95
+        serial = sample_scored(task, 80, chunk_size=40, seed=7, properties=("mw",))
+        with scoring_pool(task, workers=2) as pool:  # each worker compiles as it starts
+            pooled = sample_scored(task, 80, chunk_size=40, seed=7, pool=pool,
+                                   properties=("mw",))
+        pd.testing.assert_frame_equal(pooled.table, serial.table)
+        monkeypatch.setattr(generate, "_WORKER_TASK", None)
+        generate._init_worker(dict(task.hparams), task.state_dict(), None, False, False, True)
+        assert generate._WORKER_TASK.fused_sampling
+    finally:
+        task.use_fused_sampling(False)
+        torch.set_num_threads(threads)  # _init_worker sets a worker's one thread
 
 
 def test_sample_scored_rejects_bad_arguments(task):

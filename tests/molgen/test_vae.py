@@ -6,6 +6,9 @@ trip that rebuilds model and vocabulary."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -137,6 +140,57 @@ def test_bfloat16_step_stays_close_to_the_float32_step():
     assert (ids32[:, :3] == ids16[:, :3]).float().mean() > 0.9
     with pytest.raises(ValueError, match="precision"):
         model.sample(z, precision="float16")
+
+
+@pytest.mark.slow
+def test_fused_step_is_the_eager_step():
+    """The compiled step (torch.compile) computes the eager step's equations, layer by
+    layer, for both precisions and as the batch shrinks; greedy decoding agrees."""
+    torch.manual_seed(0)
+    model = VAE(dataclasses.replace(TINY, vocab_size=12, decoder_layers=2)).eval()
+    z, tokens = torch.randn(40, 16), torch.randint(0, 12, (40, 6))
+    keep = torch.arange(40) % 3 != 0
+    with torch.no_grad():
+        for dtype in (torch.float32, torch.bfloat16):
+            eager, fused = _GRUStepper(model, z, dtype), _GRUStepper(model, z, dtype, fused=True)
+            h = list(model.initial_hidden(z))
+            for step in range(tokens.shape[1] + 1):
+                if step == tokens.shape[1]:  # rows leave the batch, as they finish
+                    eager.keep(keep)
+                    fused.keep(keep)
+                    h, token = [layer[keep] for layer in h], tokens[keep, 0]
+                else:
+                    token = tokens[:, step]
+                _, want = eager(token, h)
+                _, got = fused(token, h)  # from the same states: no drift to compound
+                # The first layer's inputs are the same bits either way; above it, the
+                # input is the layer below's output, which bf16 rounds again.
+                assert torch.allclose(got[0], want[0], atol=1e-5), (dtype, step)
+                tolerance = 1e-5 if dtype == torch.float32 else 1e-2
+                assert torch.allclose(got[1], want[1], atol=tolerance), (dtype, step)
+                h = want
+    ids = model.sample(z, max_length=20, temperature=0.0)
+    assert torch.equal(model.sample(z, max_length=20, temperature=0.0, fused=True), ids)
+
+
+@pytest.mark.slow
+def test_fused_step_without_a_compiler_is_a_clear_error(tmp_path):
+    # A fresh process and compile cache, so that nothing compiled earlier is reused.
+    script = ("import torch\n"
+              "from molgen.errors import MolgenError\n"
+              "from molgen.vae import VAE, VAEConfig\n"
+              "model = VAE(VAEConfig(vocab_size=12, embedding_dim=8, encoder_hidden=8,\n"
+              "                      decoder_hidden=16, decoder_layers=1, latent_dim=4)).eval()\n"
+              "try:\n"
+              "    model.sample(torch.randn(5, 4), fused=True)\n"
+              "except MolgenError as err:\n"
+              "    print(err)\n")
+    env = {**os.environ, "CXX": str(tmp_path / "no-such-compiler"),
+           "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=600, check=True)
+    assert "compiling the fused sampling step failed" in done.stdout
+    assert "no --fused" in done.stdout and "compiler" in done.stdout.lower()
 
 
 def test_sampler_never_emits_banned_tokens_and_respects_max_length():
