@@ -176,8 +176,9 @@ class VAE(nn.Module):
         last <eos>, the tokens it rules out for each row. ``fused`` runs each GRU step's
         element-wise work as one loop compiled by ``torch.compile`` (see
         :func:`_compiled_updates`): on a CPU, sampling ~17% faster with bf16 products,
-        ~7% in float32, after a first call that compiles for seconds; the same equations, so the same molecules up to
-        float rounding (the compiled tanh is not torch's).
+        ~7% in float32, after a first call that compiles for seconds; the same
+        equations, so the same molecules up to float rounding (the compiled tanh is
+        not torch's).
         """
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
