@@ -319,6 +319,8 @@ class _GRUStepper:
 
 
 def _gru_update(gi: torch.Tensor, h: torch.Tensor, gh: torch.Tensor) -> torch.Tensor:
+    # _gru_cell's equations without its in-place tricks: compiled, _gru_cell itself
+    # sampled slower than the eager step (224 against 185 us a molecule, bf16).
     size = h.shape[1]
     gates = torch.sigmoid(gi[:, :2 * size] + gh[:, :2 * size])  # reset | update
     reset, update = gates[:, :size], gates[:, size:]
