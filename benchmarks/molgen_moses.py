@@ -120,6 +120,7 @@ MOSES_PUBLISHED = {
     model: {name: {"mean": m, "std": sd} for name, (m, sd) in zip(_COLUMNS, row, strict=True)}
     for model, row in _PUBLISHED.items()
 }
+TRAINING_RECORD = "training.json"  # what --train-only writes beside a run's checkpoints/
 GOALS = {"Valid": 1.0, "Unique@10k": 0.999, "Novelty": 0.95}  # issue 3, CPU budget
 
 log = logging.getLogger("molgen_moses")
@@ -207,6 +208,7 @@ def train(args, run_dir: Path) -> tuple[Path, dict]:
         # says how much of the wall budget the model really trained for.
         "train_cpu_s": round(train_cpu_s, 1), "load_average_after": os.getloadavg(),
         "schedule": "share of the budget's seconds",
+        "train_size": args.train_size, "seed": args.seed,
         "accelerator": args.accelerator, "model_size": args.model_size,
         "train_precision": args.train_precision, "tokenizer": args.tokenizer,
         "optimizer_steps": result.global_step, "batch_size": args.batch_size,
@@ -743,6 +745,10 @@ def main() -> int:
     ap.add_argument("--throughput-only", action="store_true",
                     help="only the throughput part (needs --checkpoint)")
     ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument("--train-only", action="store_true",
+                    help="only train (into --run-dir), writing what the run did to "
+                    "training.json beside its checkpoints/; score it later with --checkpoint "
+                    "(how a GPU run lent for minutes is split: scripts/device_moses.sh)")
     ap.add_argument("--diagnose-only", action="store_true",
                     help="only score MOSES test molecules, their reconstructions and prior "
                     "samples side by side, to show where the FCD gap comes from (needs "
@@ -762,6 +768,8 @@ def main() -> int:
     if (args.throughput_only or args.diagnose_only or args.tradeoff_only) \
             and args.checkpoint is None:
         ap.error("--throughput-only, --diagnose-only and --tradeoff-only need --checkpoint")
+    if args.train_only and (args.checkpoint is not None or args.run_dir is None):
+        ap.error("--train-only trains into --run-dir: give --run-dir, not --checkpoint")
     if args.complete and not args.syntax:
         ap.error("--complete completes what the syntax mask tracks: give --syntax too")
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
@@ -806,6 +814,15 @@ def main() -> int:
         _write(args.out, result)
         print(f"wrote {args.out}")
         return 0
+    if args.train_only:
+        checkpoint, training = train(args, args.run_dir)
+        training |= {"command": result["command"], "budget_s": args.budget_s,
+                     "checkpoint": str(checkpoint)}
+        _write(args.run_dir / TRAINING_RECORD, training)
+        print("training:", json.dumps({k: v for k, v in training.items()
+                                       if k not in ("last_logged", "task_config")}))
+        print(f"wrote {checkpoint} and {args.run_dir / TRAINING_RECORD}")
+        return 0
     if not args.throughput_only:
         training = None
         if checkpoint is None:
@@ -820,7 +837,11 @@ def main() -> int:
         mixture = fit_mixture(task, checkpoint, args)
         moses = evaluate(task, args)
         key = _result_key("moses", task, args.precision)
-        if training is None:  # a given checkpoint: keep what its training run recorded
+        record = checkpoint.parent.parent / TRAINING_RECORD
+        if training is None and record.is_file():  # trained by --train-only
+            training = json.loads(record.read_text())
+            budget_s = training["budget_s"]
+        elif training is None:  # a given checkpoint: keep what its training run recorded
             earlier = result.get(key, {})
             same = earlier.get("checkpoint") == str(checkpoint)
             training, budget_s = (earlier.get("training"), earlier.get("budget_s")) if same \
