@@ -476,6 +476,13 @@ def novelty_tradeoff(task, args) -> dict:
             "rows": rows}
 
 
+def print_rows(rows: dict[str, dict], width: int) -> None:
+    """Rows of named figures under a header of their names, ``width`` characters a column."""
+    print(f"{'':<34}" + "".join(f"{k:>{width}}" for k in next(iter(rows.values()))))
+    for name, row in rows.items():
+        print(f"{name:<34}" + "".join(f"{v:>{width}}" for v in row.values()))
+
+
 def print_table(moses: dict) -> None:
     ours = {"ours": moses["metrics"]}
     if moses["prior"] == "mixture":
@@ -793,9 +800,7 @@ def main() -> int:
         diagnosis = {"command": result["command"], "checkpoint": str(checkpoint),
                      **fcd_sources(task, args)}
         result[_result_key("fcd_sources", task)] = diagnosis
-        print(f"{'':<34}" + "".join(f"{k:>20}" for k in next(iter(diagnosis["rows"].values()))))
-        for name, row in diagnosis["rows"].items():
-            print(f"{name:<34}" + "".join(f"{v:>20}" for v in row.values()))
+        print_rows(diagnosis["rows"], width=20)
         for part in ("read_back_share_of_prior_samples", "invalid_kinds"):
             if part in diagnosis:
                 print(f"{part}: {json.dumps(diagnosis[part])}")
@@ -808,9 +813,7 @@ def main() -> int:
         tradeoff = {"command": result["command"], "checkpoint": str(checkpoint),
                     **novelty_tradeoff(task, args)}
         result[_result_key("tradeoff", task)] = tradeoff
-        print(f"{'':<34}" + "".join(f"{k:>11}" for k in next(iter(tradeoff["rows"].values()))))
-        for name, row in tradeoff["rows"].items():
-            print(f"{name:<34}" + "".join(f"{v:>11}" for v in row.values()))
+        print_rows(tradeoff["rows"], width=11)
         _write(args.out, result)
         print(f"wrote {args.out}")
         return 0
