@@ -11,7 +11,7 @@
 # Why three steps: the lent machine (tools of this workplace: `run` with carry .device) has
 # PyTorch and Lightning but no RDKit or SELFIES and no network, takes a working tree of at
 # most 64 MiB and gives back files of at most 16 MiB. So `prepare` fetches the RDKit and
-# SELFIES wheels for its Python (3.12) and packs MOSES train (gzip, ~15 MB: all of it, so
+# SELFIES wheels for its Python (3.12) and packs MOSES train (gzip, ~10 MB: all of it, so
 # that the seeded training sample is the one this machine draws again when it scores);
 # `train` installs the wheels, trains with `molgen_moses.py --train-only --accelerator gpu`
 # (the MOSES VAE's sizes at batch 512), drops the optimiser state from the checkpoint and
