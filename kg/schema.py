@@ -16,7 +16,8 @@ from kg.errors import SchemaError
 
 KEY = "id"  # every node label is keyed by this property, under a uniqueness constraint
 
-_IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+# used with fullmatch: with match, "$" also matches before a final newline ("Gene\n")
+_IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 
 # label -> what its key means (shown by `medgen kg schema`, and documentation)
 MEDICAL_LABELS: dict[str, str] = {
@@ -83,7 +84,7 @@ HETIONET_METAEDGES: dict[str, tuple[str, str, str]] = {
 
 
 def is_identifier(name: str) -> bool:
-    return bool(_IDENT.match(name))
+    return isinstance(name, str) and _IDENT.fullmatch(name) is not None
 
 
 def relation_to_type(relation: str) -> str:

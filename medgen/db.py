@@ -13,7 +13,7 @@ from medgen.settings import Neo4jSettings
 def connect(settings: Neo4jSettings | None = None, *, start: bool = True) -> neo4j.Driver:
     """A verified driver. With the managed server, start it first when ``start``."""
     settings = settings or Neo4jSettings.from_env()
-    password = settings.password
+    password = settings.secret()
     if settings.managed:
         server = ManagedServer()
         if start:

@@ -55,7 +55,8 @@ def neo4j_server(tmp_path_factory) -> Neo4jUnderTest:
     from medgen.neo4j_server import ManagedServer, free_port
 
     home = tmp_path_factory.mktemp("neo4j-home")
-    server = ManagedServer(home=home, port=free_port(), heap="768m", pagecache="128m")
+    server = ManagedServer(home=home, port=free_port(), http_port=free_port(), heap="768m",
+                           pagecache="128m")
     server.start()
     driver = neo4j.GraphDatabase.driver(server.uri, auth=("neo4j", server.password()))
     driver.verify_connectivity()

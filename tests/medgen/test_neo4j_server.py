@@ -8,7 +8,9 @@ import re
 import socket
 import stat
 import subprocess
+import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import neo4j
@@ -16,14 +18,16 @@ import pytest
 
 from medgen.errors import ServerError
 from medgen.neo4j_server import (
+    ENTRY_POINT,
     ManagedServer,
     _java,
     _pid_alive,
     free_port,
+    install_browser,
     install_jars,
     port_is_open,
 )
-from medgen.settings import NEO4J_VERSION
+from medgen.settings import BROWSER_VERSION, NEO4J_VERSION
 
 
 def read_conf(server: ManagedServer) -> dict[str, str]:
@@ -33,7 +37,8 @@ def read_conf(server: ManagedServer) -> dict[str, str]:
 
 @pytest.fixture
 def server(tmp_path) -> ManagedServer:
-    return ManagedServer(home=tmp_path / "home", port=free_port(), heap="256m", pagecache="32m")
+    return ManagedServer(home=tmp_path / "home", port=free_port(), http_port=free_port(),
+                         heap="256m", pagecache="32m")
 
 
 def test_install_jars_reuses_the_cache():
@@ -66,7 +71,11 @@ def test_configure_binds_localhost_with_auth_and_a_private_password(server):
     assert conf["server.bolt.listen_address"] == f"127.0.0.1:{server.port}"
     assert conf["server.bolt.advertised_address"] == f"127.0.0.1:{server.port}"
     assert conf["dbms.security.auth_enabled"] == "true"
-    assert conf["server.http.enabled"] == "false" and conf["server.https.enabled"] == "false"
+    # HTTP serves Neo4j Browser on loopback only; no HTTPS
+    assert conf["server.http.enabled"] == "true" and conf["server.https.enabled"] == "false"
+    assert conf["server.http.listen_address"] == f"127.0.0.1:{server.http_port}"
+    assert server.browser_url == f"http://127.0.0.1:{server.http_port}/browser/"
+    assert stat.S_IMODE(server.home.stat().st_mode) == 0o700
     assert conf["server.memory.pagecache.size"] == "32m"
     for key, folder in [("data", server.data_dir), ("logs", server.logs_dir),
                         ("run", server.pid_file.parent), ("plugins", server.home / "plugins")]:
@@ -112,6 +121,88 @@ def test_password_before_the_first_start_says_what_to_do(server):
 
 def test_stop_when_not_running_returns_false(server):
     assert server.stop() is False
+
+
+def test_a_stale_pid_file_naming_another_program_is_never_signalled(server):
+    # the kernel reuses pids: a pid file left by a killed server may name anything now
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        server.pid_file.parent.mkdir(parents=True)
+        server.pid_file.write_text(f"{other.pid}\n")
+        assert _pid_alive(other.pid) and not server.owns(other.pid)
+        assert server.pid() is None and server.status().running is False
+        assert server.stop() is False
+        time.sleep(0.2)
+        assert other.poll() is None  # still running: never signalled
+        assert not server.pid_file.exists()
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_owns_needs_the_entry_point_and_this_home(server, tmp_path):
+    # a process whose command line names the entry point but another home is not ours
+    fake = subprocess.Popen(["bash", "-c", "sleep 60; true", ENTRY_POINT,
+                             f"--home-dir={tmp_path / 'elsewhere'}"])
+    mine = subprocess.Popen(["bash", "-c", "sleep 60; true", ENTRY_POINT,
+                             f"--home-dir={server.home}"])
+    try:
+        time.sleep(0.1)
+        assert not server.owns(fake.pid)
+        assert server.owns(mine.pid)
+        assert not server.owns(os.getpid())
+    finally:
+        for p in (fake, mine):
+            p.kill()
+            p.wait()
+
+
+def test_the_password_never_shows_on_a_command_line(server):
+    """set-initial-password runs while /proc is watched: the JVM is seen, the password is
+    not in any process's command line."""
+    seen_admin, done = [], threading.Event()
+
+    def watch():
+        while not done.is_set():
+            for entry in os.listdir("/proc"):
+                if not entry.isdigit():
+                    continue
+                try:
+                    with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                        cmd = fh.read()
+                except OSError:
+                    continue
+                if b"org.neo4j.cli.AdminTool" in cmd:
+                    seen_admin.append(cmd)  # checked below against the password
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        server.configure()
+    finally:
+        done.set()
+        watcher.join()
+    password = server.password().encode()
+    assert seen_admin, "the watcher never saw neo4j-admin run: the check proved nothing"
+    assert all(password not in cmd for cmd in seen_admin)
+    assert any(b"set-initial-password" in cmd for cmd in seen_admin)
+    # the argument file it read is gone
+    assert not list(server.pid_file.parent.glob(".args-*"))
+
+
+def test_state_folder_that_cannot_be_created_is_one_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    server = ManagedServer(home=blocker / "neo4j", port=free_port(), http_port=free_port())
+    with pytest.raises(ServerError, match="cannot create the Neo4j state folder.*MEDGEN_STATE_DIR"):
+        server.configure()
+
+
+def test_install_browser_reuses_the_cache():
+    lib = install_browser()
+    assert (lib.parent / "complete").read_text().strip() == BROWSER_VERSION
+    assert any(p.name == f"neo4j-browser-{BROWSER_VERSION}.jar" for p in lib.iterdir())
 
 
 def test_stop_with_a_stale_pid_file_returns_false_and_cleans_up(server):
@@ -173,6 +264,15 @@ def test_start_status_stop_cycle(server):
         with pytest.raises(neo4j.exceptions.AuthError):
             with neo4j.GraphDatabase.driver(server.uri, auth=("neo4j", "wrong")) as d:
                 d.verify_connectivity()
+        # Neo4j Browser on loopback: the page, and the discovery document pointing at Bolt
+        assert st.browser == server.browser_url
+        with urllib.request.urlopen(server.browser_url, timeout=10) as page:
+            assert page.status == 200
+            assert "text/html" in page.headers["Content-Type"]
+            assert b"<html" in page.read().lower()
+        # nothing listens on the machine's other addresses
+        for host in _other_addresses():
+            assert not port_is_open(host, server.port) and not port_is_open(host, server.http_port)
     finally:
         stopped = server.stop()
     assert stopped is True
@@ -181,3 +281,9 @@ def test_start_status_stop_cycle(server):
     assert not port_is_open("127.0.0.1", server.port)
     assert server.status().running is False and server.status().pid is None
     assert server.stop() is False
+
+
+def _other_addresses() -> list[str]:
+    """This machine's non-loopback IPv4 addresses (may be none in a sandbox)."""
+    out = subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout.split()
+    return [a for a in out if "." in a and not a.startswith("127.")]
