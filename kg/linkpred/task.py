@@ -24,7 +24,7 @@ import lightning as L
 import torch
 from torch import Tensor
 from torch.nn import functional as F
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
 from kg.linkpred.dataset import TripleGraph
 from kg.linkpred.errors import LinkPredictionError
@@ -38,7 +38,7 @@ from kg.linkpred.evaluation import (
 )
 from kg.linkpred.negatives import TypeConstrainedSampler
 from kg.linkpred.sampling import NeighbourBatches, SampledBatch, check_fanouts, require_backend
-from kg.models import MODELS, Embeddings, LinkPredictor, LinkPredictorConfig
+from kg.models import ENCODERS, MODELS, Embeddings, LinkPredictor, LinkPredictorConfig
 from training import config_from, config_to_dict
 
 LOSSES = ("ce", "bce", "softplus")
@@ -78,6 +78,12 @@ class LinkPredictionConfig:
     # is allowed (the outer layers then see fewer neighbours), more only cost time.
     # Needs torch-sparse or pyg-lib (scripts/build_sampling_wheels.sh).
     num_neighbors: list[int] | None = None
+    # query subsampling: each epoch trains on a fresh random draw of this fraction of the
+    # training triples (a path model's step is costly; validation then comes more often)
+    train_fraction: float = 1.0
+    # validate on a fixed random subset of this many validation triples (None: all), for
+    # models whose ranking costs a propagation per query
+    valid_limit: int | None = None
     # the graph, filled in from the TripleGraph at construction
     num_nodes: int = 0
     relations: list[str] = field(default_factory=list)
@@ -91,9 +97,16 @@ class LinkPredictionConfig:
             raise ValueError("num_negatives, batch_size and eval_batch_size must be positive")
         if self.adversarial_temperature < 0 or self.kl_weight < 0 or self.n3_weight < 0:
             raise ValueError("adversarial_temperature, kl_weight and n3_weight must be >= 0")
+        if not 0.0 < self.train_fraction <= 1.0:
+            raise ValueError(f"train_fraction must be in (0, 1], got {self.train_fraction}")
+        if self.valid_limit is not None and self.valid_limit < 1:
+            raise ValueError(f"valid_limit must be >= 1 or None, got {self.valid_limit}")
         if self.model not in MODELS:
             raise ValueError(f"unknown model {self.model!r}; choose one of {MODELS.names()}")
         if self.num_neighbors is not None:
+            if getattr(ENCODERS.get(self.encoder).cls, "conditional", False):
+                raise ValueError(f"encoder {self.encoder!r} prunes its own propagation "
+                                 "(node_limit): train it without num_neighbors")
             self.num_neighbors = check_fanouts(self.num_neighbors)
             if self.loss == "ce":
                 raise ValueError("num_neighbors needs a sampled loss ('bce' or 'softplus'): "
@@ -199,11 +212,19 @@ class LinkPredictionTask(L.LightningModule):
             collate = NeighbourBatches(
                 *graph.message_passing_graph(), graph.num_nodes, graph.num_relations,
                 c.num_neighbors, self._negative_sampler(graph), c.num_negatives)
-        return DataLoader(TensorDataset(graph.train), batch_size=c.batch_size, shuffle=True,
-                          collate_fn=collate)
+        data = TensorDataset(graph.train)
+        if c.train_fraction < 1.0:
+            draw = RandomSampler(data, num_samples=max(1, round(c.train_fraction * len(data))))
+            return DataLoader(data, batch_size=c.batch_size, sampler=draw, collate_fn=collate)
+        return DataLoader(data, batch_size=c.batch_size, shuffle=True, collate_fn=collate)
 
     def val_dataloader(self) -> DataLoader:
         valid = self._require_graph().valid
+        limit = self.config.valid_limit
+        if limit is not None and limit < len(valid):
+            # the same subset every epoch (and in every process), so epochs compare
+            pick = torch.randperm(len(valid), generator=torch.Generator().manual_seed(0))
+            valid = valid[pick[:limit].sort().values]
         return DataLoader(TensorDataset(valid), batch_size=self.config.eval_batch_size)
 
     # ---- training -------------------------------------------------------------------------
@@ -214,7 +235,8 @@ class LinkPredictionTask(L.LightningModule):
             triples, negatives = batch.positives, batch.negatives
         else:
             (triples,) = batch  # (B, 3)
-            emb, negatives = self.embed(), None
+            # a path model must not see the batch's own triples as one-hop paths
+            emb, negatives = self.model.hide(self.embed(), triples), None
         loss = self._loss(emb, triples, negatives)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True,
                  batch_size=len(triples))

@@ -58,6 +58,7 @@ class EncoderConfig:
 class Encoder(nn.Module):
     config: EncoderConfig
     learns_relations = False  # True: forward() returns relation vectors (2R, dim)
+    conditional = False  # True: a path model, scoring queries (see kg.models.pathgnn)
 
     def __init__(self, config: EncoderConfig):
         super().__init__()

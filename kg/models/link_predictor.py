@@ -6,6 +6,13 @@ triples or whole rows of candidates from them. Relation ids in a *query*
 run over ``[0, 2R)``: ``r < R`` asks for tails of ``(h, r, ?)`` and ``r + R``
 asks for heads of ``(?, r, t)`` with ``t`` as the anchor, so evaluation and
 the 1-N loss treat both directions alike.
+
+A *query-conditioned* encoder (``conditional = True``: the path model of
+``kg.models.pathgnn``) has no vector per node: a node's representation depends on
+the query. For it, :meth:`LinkPredictor.embed` returns the propagation graph in
+``Embeddings.graph`` (and an empty ``(N, 0)`` node table), and the scoring methods
+run the encoder on the queries; it scores with its own MLP, so no decoder is built,
+and head queries always go through the inverse relations.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ class Embeddings(NamedTuple):
     nodes: Tensor  # (N, dim)
     relations: Tensor  # (2R, dim) forward then inverse, or (R, dim) without reciprocal ones
     kl: Tensor | None = None  # scalar KL term of a variational model
+    graph: Any = None  # a query-conditioned encoder's PathGraph; None for the others
 
 
 class Proposals(NamedTuple):
@@ -57,7 +65,10 @@ class LinkPredictor(nn.Module):
         c = config
         self.encoder = ENCODERS.build(c.encoder, c.encoder_options, num_nodes=c.num_nodes,
                                       num_relations=c.num_relations, dim=c.dim)
-        self.decoder = DECODERS.build(c.decoder, c.decoder_options, dim=c.dim)
+        self.conditional = bool(getattr(self.encoder, "conditional", False))
+        # a path model scores with its own MLP: a decoder would be an unused parameter set
+        self.decoder = (None if self.conditional else
+                        DECODERS.build(c.decoder, c.decoder_options, dim=c.dim))
         # an encoder that learns relation vectors (CompGCN) makes this table unnecessary
         self.relation: nn.Parameter | None = None
         if not self.encoder.learns_relations:
@@ -69,7 +80,8 @@ class LinkPredictor(nn.Module):
 
     def reset_parameters(self) -> None:
         self.encoder.reset_parameters()
-        self.decoder.reset_parameters()
+        if self.decoder is not None:
+            self.decoder.reset_parameters()
         if self.relation is not None:
             nn.init.xavier_uniform_(self.relation)
         self.calibration.copy_(torch.tensor([1.0, 0.0]))
@@ -78,13 +90,33 @@ class LinkPredictor(nn.Module):
     def num_relations(self) -> int:
         return self.config.num_relations
 
-    def embed(self, edge_index: Tensor, edge_type: Tensor) -> Embeddings:
-        """Node and relation vectors from the message-passing graph (2, E), (E,)."""
+    def embed(self, edge_index: Tensor, edge_type: Tensor, num_nodes: int | None = None
+              ) -> Embeddings:
+        """Node and relation vectors from the message-passing graph (2, E), (E,).
+
+        ``num_nodes``: the graph's size when it is not the trained one's (a path model
+        scores a graph with nodes added after training; the others cannot)."""
+        n = self.config.num_nodes if num_nodes is None else num_nodes
+        if self.conditional:
+            return Embeddings(self.encoder.relations.new_zeros(n, 0), self.encoder.relations,
+                              graph=self.encoder.graph(edge_index, edge_type, n))
+        if n != self.config.num_nodes:
+            raise ValueError(f"this model embeds its {self.config.num_nodes} trained nodes "
+                             f"only, not a graph of {n}")
         return self._embeddings(self.encoder(edge_index, edge_type))
+
+    def hide(self, emb: Embeddings, triples: Tensor) -> Embeddings:
+        """``emb`` without ``triples`` (B, 3) in the propagation graph of a path model, so a
+        training batch cannot read its answers off one-hop paths; other models' embeddings
+        are returned as they are."""
+        return emb if emb.graph is None else emb._replace(graph=emb.graph.hide(triples))
 
     def embed_subgraph(self, sub: Subgraph) -> Embeddings:
         """Vectors of a sampled subgraph's seed nodes, by local id ``[0, num_seeds)``, and
         of all relations (neighbour-sampled training)."""
+        if self.conditional:
+            raise ValueError("a path model prunes its own propagation: train it full-graph "
+                             "(num_neighbors=None)")
         return self._embeddings(self.encoder.forward_subgraph(sub))
 
     def _embeddings(self, encoded: Encoded) -> Embeddings:
@@ -92,12 +124,19 @@ class LinkPredictor(nn.Module):
         return Embeddings(encoded.nodes, relations)
 
     def score(self, emb: Embeddings, h: Tensor, r: Tensor, t: Tensor) -> Tensor:
-        """Scores of triples (B,), (B,), (B,) -> (B,); r in [0, 2R) with reciprocal relations."""
+        """Scores of triples (B,), (B,), (B,) -> (B,); r in [0, 2R) with reciprocal relations.
+
+        A path model runs one query per distinct (h, r) and reads the t's off its rows."""
+        if self.conditional:
+            keys, inverse = torch.unique(torch.stack([h, r]), dim=1, return_inverse=True)
+            return self.score_queries(emb, keys[0], keys[1])[inverse, t]
         return self.decoder.score(emb.nodes[h], emb.relations[r], emb.nodes[t])
 
     def score_queries(self, emb: Embeddings, anchor: Tensor, rel: Tensor) -> Tensor:
         """Scores of every node as the answer to each query: (B,), (B,) in [0, 2R) -> (B, N)."""
         num_rel = self.config.num_relations
+        if self.conditional:
+            return self.encoder(emb.graph, anchor, rel)
         if self.config.reciprocal:
             return self.decoder.score_tails(emb.nodes[anchor], emb.relations[rel], emb.nodes)
         out = emb.nodes.new_empty(anchor.size(0), emb.nodes.size(0))

@@ -30,6 +30,9 @@ def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
 class RelationalVGAE(LinkPredictor):
     def __init__(self, config: LinkPredictorConfig):
         super().__init__(config)
+        if self.conditional:
+            raise ValueError("the VGAE needs one vector per node; a path encoder "
+                             f"({config.encoder!r}) has none")
         self.mu = nn.Linear(config.dim, config.dim)
         self.logvar = nn.Linear(config.dim, config.dim)
         self._reset_heads()

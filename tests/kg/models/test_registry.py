@@ -10,11 +10,11 @@ from torch import nn
 
 from kg.models import DECODERS, ENCODERS, MODELS, Registry
 
-from . import test_decoders, test_encoders
+from . import test_decoders, test_encoders, test_pathgnn
 
 
 def test_every_registered_component_has_a_test_case():
-    assert sorted(test_encoders.CASES) == ENCODERS.names()
+    assert sorted({**test_encoders.CASES, **test_pathgnn.CASES}) == ENCODERS.names()
     assert sorted(test_decoders.CASES) == DECODERS.names()
     # both models run through the task's smoke training
     from ..linkpred import test_task
