@@ -22,7 +22,7 @@ Protocol B graph, seed 101, with their gene rows; the model retrained on what is
 500 patients of the Protocol B recipe from that second hold-out). It reports ablations
 of the prior and a grid of noise x pseudo-count, picks from the grid by a fixed rule
 (:func:`select_setting`) and scores the benchmark's patients with that setting only.
-The defaults in ``medgen.kg_jobs`` are what the rule picked.
+The defaults in ``kg.diagnosis`` are what the rule picked.
 
 ``--pyhpo-patients N`` times pyhpo itself here (HPOSet.similarity, graphic / funSimAvg,
 kind omim) on the first N Protocol A patients against every candidate's annotation set,
@@ -50,9 +50,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from kg.diagnosis import PRIOR_WEIGHTS, Diagnoser
 from kg.linkpred import LinkPredictionTask, TripleGraph
 from kg.sources.hpo import gene_phenotype_edges, gene_phenotype_rows
-from medgen.kg_jobs import PRIOR_WEIGHTS, Diagnoser, JobConfig, read_job
+from medgen.kg_jobs import JobConfig, load_diagnoser, read_job
 from training import fit, seed_everything
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -380,7 +381,7 @@ def main() -> int:
                     "run": str(args.run.resolve()), "candidates": len(candidates),
                     "ties": "pessimistic", "budget_s": args.budget_s}
     t0 = time.perf_counter()
-    dx = Diagnoser.load(args.run)
+    dx = load_diagnoser(args.run)
     load_s = time.perf_counter() - t0
 
     with tempfile.TemporaryDirectory() as tmp:

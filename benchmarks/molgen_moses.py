@@ -235,7 +235,8 @@ def fit_mixture(task, checkpoint: Path, args) -> dict | None:
     if task.latent_mixture is None:
         train, _ = _molecules(args)
         start = time.perf_counter()
-        task.latent_mixture = fit_latent_mixture(task, train, components=args.mixture,
+        task.latent_mixture = fit_latent_mixture(task.encode_smiles, train,
+                                                 components=args.mixture,
                                                  seed=args.seed)
         attach_to_checkpoint(checkpoint, task.latent_mixture)
         fit_s = round(time.perf_counter() - start, 1)

@@ -34,3 +34,8 @@ class SourceError(KGError):
 
 class StoreError(KGError):
     """Neo4j refused or failed a request (unreachable, bad credentials, failed batch)."""
+
+
+class DiagnosisError(KGError):
+    """A diagnosis cannot be made as asked (unknown terms, a graph without phenotypes,
+    impossible prior weights)."""

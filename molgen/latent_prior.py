@@ -26,16 +26,13 @@ import logging
 import os
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
-
-if TYPE_CHECKING:  # molgen.task imports this module
-    from molgen.task import MolVAETask
 
 log = logging.getLogger(__name__)
 
@@ -129,18 +126,19 @@ class LatentMixture:
             raise ValueError(f"not a latent mixture: {type(e).__name__}: {e}") from e
 
 
-def fit_latent_mixture(task: MolVAETask, smiles: Sequence[str], *,
-                       components: int = DEFAULT_COMPONENTS,
+def fit_latent_mixture(encode: Callable[[list[str]], tuple[torch.Tensor, torch.Tensor]],
+                       smiles: Sequence[str], *, components: int = DEFAULT_COMPONENTS,
                        max_molecules: int = DEFAULT_FIT_MOLECULES, seed: int = 0
                        ) -> LatentMixture:
-    """The mixture of ``task``'s posterior means over (a seeded ``max_molecules`` of)
-    ``smiles``, its training molecules."""
+    """The mixture of a trained VAE's posterior means over (a seeded ``max_molecules`` of)
+    ``smiles``, its training molecules. ``encode`` maps SMILES to (mu, logvar), e.g.
+    ``MolVAETask.encode_smiles`` (passed in, so this module needs no task type)."""
     smiles = list(smiles)
     if len(smiles) > max_molecules:
         pick = np.random.default_rng(seed).choice(len(smiles), max_molecules, replace=False)
         smiles = [smiles[i] for i in sorted(pick)]
     start = time.perf_counter()
-    mu, _ = task.encode_smiles(smiles)
+    mu, _ = encode(smiles)
     mixture = LatentMixture.fit(mu, components=components, seed=seed)
     log.info("fitted a %d-component latent mixture on %d molecules in %.0f s",
              mixture.components, len(smiles), time.perf_counter() - start)
@@ -152,7 +150,7 @@ def attach_to_checkpoint(path: Path, mixture: LatentMixture) -> None:
     that ``MolVAETask.load_from_checkpoint`` brings it back. The file is replaced whole,
     never left half-written."""
     path = Path(path)
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)  # plain data only
     checkpoint[CHECKPOINT_KEY] = mixture.to_dict()
     partial = path.with_name(path.name + ".partial")
     torch.save(checkpoint, partial)

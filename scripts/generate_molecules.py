@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from medgen.cli_mol import mol_generate
+from medgen.cli.mol import mol_generate
 from training.errors import MedgenError
 
 if __name__ == "__main__":

@@ -489,6 +489,6 @@ def test_bulk_build_refuses_an_external_server(capsys, monkeypatch):
     (1.5e-05, "1.5e-05"), (0.0, "0.0"), (3, "3"), ("x[/b]", "x[/b]"), ([1, "a"], '[1, "a"]'),
     (2.5e7, "2.5e+07")])
 def test_table_cells_shorten_floats_only(value, shown):
-    from medgen.cli import _cell
+    from medgen.cli.output import cell
 
-    assert _cell(value) == shown
+    assert cell(value) == shown

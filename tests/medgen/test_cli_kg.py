@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from kg.store import GraphStore
+from tests.kg import phenotype_toy as toy
 
-from . import kg_toy as toy
 from .test_cli import Result, assert_one_line_error, query_json, run_cli
 
 pytestmark = [pytest.mark.neo4j,
@@ -214,15 +214,15 @@ def test_diagnose_defaults_are_the_diagnosers():
     import inspect
     import typing
 
-    from medgen import cli as cli_module
-    from medgen import kg_jobs as jobs
+    from kg.diagnosis import PRIOR_WEIGHTS, PSEUDO_COUNT
+    from medgen.cli import kg as cli_kg
 
-    params = inspect.signature(cli_module.kg_diagnose).parameters
-    assert params["pseudo_count"].default == jobs.PSEUDO_COUNT
+    params = inspect.signature(cli_kg.kg_diagnose).parameters
+    assert params["pseudo_count"].default == PSEUDO_COUNT
     assert params["prior"].default is None  # the diagnoser's PRIOR_WEIGHTS, as the help says
-    hints = typing.get_type_hints(cli_module.kg_diagnose, include_extras=True)
+    hints = typing.get_type_hints(cli_kg.kg_diagnose, include_extras=True)
     option = typing.get_args(hints["prior"])[1]
-    assert ",".join(f"{k}={v}" for k, v in jobs.PRIOR_WEIGHTS.items()) in option.help
+    assert ",".join(f"{k}={v}" for k, v in PRIOR_WEIGHTS.items()) in option.help
 
 
 def test_diagnose_table_names_diseases_and_support(trained, cli):

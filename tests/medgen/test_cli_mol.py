@@ -102,7 +102,7 @@ def test_train_writes_a_checkpoint_and_the_training_set(model_dir):
 
 def test_train_fits_a_latent_mixture_into_the_checkpoint(model_dir, drugs_file, tmp_path,
                                                          capsys):
-    from medgen.cli_mol import load_model
+    from medgen.cli.mol import load_model
     from molgen.latent_prior import CHECKPOINT_KEY
 
     checkpoint = torch.load(model_dir / "checkpoints" / "last.ckpt", map_location="cpu",
@@ -129,7 +129,7 @@ def test_train_fits_a_latent_mixture_into_the_checkpoint(model_dir, drugs_file, 
 
 
 def test_train_on_one_molecule_skips_the_mixture_with_a_warning(mounted, tmp_path, capsys):
-    from medgen.cli_mol import load_model
+    from medgen.cli.mol import load_model
 
     one = tmp_path / "one.smi"
     one.write_text("CCO\n")
@@ -300,7 +300,7 @@ def test_generate_optimise_qed(model_dir, tmp_path, capsys):
 def test_generate_optimise_fits_the_head_on_a_sample_of_the_training_set(
         model_dir, tmp_path, capsys, monkeypatch):
     import molgen.generate
-    from medgen import cli_mol
+    from medgen.cli import mol as cli_mol
 
     fitted = []
     real_fit = molgen.generate.fit_property_head

@@ -108,16 +108,19 @@ def test_fit_latent_mixture_uses_posterior_means_of_a_seeded_sample(task):
     import numpy as np
 
     corpus = DRUGS * 3
-    mixture = fit_latent_mixture(task, corpus, components=1, max_molecules=20, seed=0)
+    mixture = fit_latent_mixture(task.encode_smiles, corpus, components=1,
+                                 max_molecules=20, seed=0)
     assert mixture.fitted_on == 20 and mixture.components == 1
     # A one-component fit is the mean of the codes it saw: exactly the posterior means
     # (not samples) of the seeded 20 molecules.
     picked = sorted(np.random.default_rng(0).choice(len(corpus), 20, replace=False))
     codes, _ = task.encode_smiles([corpus[i] for i in picked])
     assert torch.allclose(mixture.means[0], codes.mean(dim=0), atol=1e-5)
-    again = fit_latent_mixture(task, corpus, components=1, max_molecules=20, seed=0)
+    again = fit_latent_mixture(task.encode_smiles, corpus, components=1,
+                               max_molecules=20, seed=0)
     assert torch.equal(again.means, mixture.means)
-    other = fit_latent_mixture(task, corpus, components=1, max_molecules=20, seed=1)
+    other = fit_latent_mixture(task.encode_smiles, corpus, components=1,
+                               max_molecules=20, seed=1)
     assert not torch.equal(other.means, mixture.means)  # the seed picks the sample
 
 

@@ -1,11 +1,9 @@
 """`medgen mol`: train the molecular VAE, generate candidates for screening,
 score molecule files with the MOSES metrics, and link candidates into the graph.
 
-Mounted by :mod:`medgen.cli` as ``app.add_typer(mol_app, name="mol")``. Heavy
-imports stay inside the commands so ``--help`` is instant; errors are
+Heavy imports stay inside the commands so ``--help`` is instant; errors are
 :class:`~training.errors.MedgenError` subclasses, which ``medgen.cli.main``
-turns into one line and exit 1. Printing reuses ``medgen.cli``'s helpers,
-imported inside the commands (``medgen.cli`` imports this module).
+turns into one line and exit 1.
 """
 
 from __future__ import annotations
@@ -15,16 +13,16 @@ import json
 import math
 import os
 import random
-from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from medgen.cli.output import Format, open_store, print_rows, progress, say, warn
 from medgen.errors import RunError
 
-mol_app = typer.Typer(help="Molecules: train the VAE, generate candidates (CSV + SDF), "
+app = typer.Typer(help="Molecules: train the VAE, generate candidates (CSV + SDF), "
                       "MOSES metrics of a file, link candidates to approved drugs in Neo4j.",
                       no_args_is_help=True)
 
@@ -78,40 +76,11 @@ class EvalFormat(str, Enum):
     json = "json"
 
 
-@contextlib.contextmanager
-def _progress() -> Iterator[Any]:
-    """A rich progress display on stderr, drawn on a terminal only."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    from medgen.cli import err
-
-    with Progress("[progress.description]{task.description}", BarColumn(),
-                  MofNCompleteColumn(), TimeElapsedColumn(), console=err,
-                  disable=not err.is_terminal) as bar:
-        yield bar
-
-
-def _say(text: str) -> None:
-    from rich.markup import escape
-
-    from medgen.cli import out
-
-    out.print(escape(text), soft_wrap=True)
-
-
-def _warn(text: str) -> None:
-    from rich.markup import escape
-
-    from medgen.cli import err
-
-    err.print(f"[yellow]warning:[/yellow] {escape(text)}", soft_wrap=True)
-
-
 def _report_invalid(file) -> None:
     for line in file.problems()[:20]:
-        _warn(f"skipped {line}")
+        warn(f"skipped {line}")
     if len(file.invalid) > 20:
-        _warn(f"... and {len(file.invalid) - 20} more invalid molecule(s) in {file.path}")
+        warn(f"... and {len(file.invalid) - 20} more invalid molecule(s) in {file.path}")
 
 
 # model folders ----------------------------------------------------------------------------
@@ -148,7 +117,7 @@ def _training_set(model: Path) -> set[str] | None:
 
 
 # train ------------------------------------------------------------------------------------
-@mol_app.command("train")
+@app.command("train")
 def mol_train(
     smiles: Annotated[Path | None, typer.Option(
         "--smiles", help="SMILES/CSV/SDF file of training molecules")] = None,
@@ -239,10 +208,10 @@ def mol_train(
     result = fit(task, train_loader, run, val=val_loader)
     (out_dir / TRAIN_SMILES).write_text("\n".join(corpus) + "\n")
     loss = result.metrics.get("train_loss")
-    _say(f"trained on {len(corpus)} molecules ({tokenizer.value}) for {result.epochs} epochs"
+    say(f"trained on {len(corpus)} molecules ({tokenizer.value}) for {result.epochs} epochs"
          + (f", train loss {loss:.3f}" if loss is not None else ""))
     if mixture and result.last_checkpoint is not None and len(corpus) < 2:
-        _warn("no latent mixture: it needs the codes of at least 2 training molecules; "
+        warn("no latent mixture: it needs the codes of at least 2 training molecules; "
               "`mol generate` samples N(0, I)")
     elif mixture and result.last_checkpoint is not None:
         from molgen.latent_prior import (
@@ -251,15 +220,16 @@ def mol_train(
             fit_latent_mixture,
         )
 
-        with _progress() as bar:
+        with progress() as bar:
             fitting = bar.add_task(f"fitting the latent mixture on up to "
                                    f"{DEFAULT_FIT_MOLECULES:,} training molecules", total=1)
-            fitted = fit_latent_mixture(task.cpu(), corpus, components=mixture, seed=seed)
+            fitted = fit_latent_mixture(task.cpu().encode_smiles, corpus,
+                                        components=mixture, seed=seed)
             attach_to_checkpoint(result.last_checkpoint, fitted)
             bar.advance(fitting)
-        _say(f"latent mixture: {fitted.components} component(s) on {fitted.fitted_on} "
+        say(f"latent mixture: {fitted.components} component(s) on {fitted.fitted_on} "
              "training molecules' codes")
-    _say(f"model: {result.last_checkpoint}")
+    say(f"model: {result.last_checkpoint}")
 
 
 # generate ---------------------------------------------------------------------------------
@@ -267,7 +237,7 @@ def _default_workers() -> int:
     return max(1, min(4, len(os.sched_getaffinity(0))))
 
 
-@mol_app.command("generate")
+@app.command("generate")
 def mol_generate(
     n: Annotated[int, typer.Option("-n", "--n", min=1, help="Valid molecules to sample from "
                                    "the prior (invalid samples are drawn again, up to 50 x N "
@@ -355,7 +325,7 @@ def mol_generate(
     expected = n * max(1, len(seed_smiles or []))
     parallel = workers > 1 and expected > DESCRIBE_CHUNK
     with (describe_pool(workers) if parallel else contextlib.nullcontext()) as pool, \
-            _progress() as bar:
+            progress() as bar:
         try:
             if optimise is not None:
                 if not training:
@@ -408,16 +378,16 @@ def mol_generate(
     csv_path = write_csv(table, out_dir / CANDIDATES_CSV)
     sdf_path = write_sdf(table, out_dir / CANDIDATES_SDF, conformers=conformers, seed=seed)
     valid = sum(s is not None for s in smiles)
-    _say(f"{len(table)} unique valid molecules from {drawn} generated ({valid} valid); "
+    say(f"{len(table)} unique valid molecules from {drawn} generated ({valid} valid); "
          f"{int(table['passes_filters'].sum())} pass Lipinski, Veber and PAINS")
     if not seed_smiles and valid < n:
-        _say(f"fewer than the {n} asked for: the model wrote {valid} valid molecules in "
+        say(f"fewer than the {n} asked for: the model wrote {valid} valid molecules in "
              f"{drawn} draws; train it longer or sample at a lower --temperature")
-    _say(f"wrote {csv_path} and {sdf_path}")
+    say(f"wrote {csv_path} and {sdf_path}")
 
 
 # evaluate ---------------------------------------------------------------------------------
-@mol_app.command("evaluate")
+@app.command("evaluate")
 def mol_evaluate(
     file: Annotated[Path, typer.Argument(help="SMILES (.smi/.txt), CSV/TSV or SDF file")],
     fmt: Annotated[EvalFormat, typer.Option("--format")] = EvalFormat.table,
@@ -445,14 +415,13 @@ def mol_evaluate(
         print(json.dumps({"file": str(file), "molecules": len(generated),
                           "invalid": len(data.invalid), "metrics": metrics}, indent=2))
         return
-    from medgen.cli import Format, _print_rows
 
     rows = [{"metric": k, "value": f"{v:.4f}"} for k, v in result.items()]
-    _print_rows(rows, Format.table, title=f"MOSES metrics of {len(generated)} molecules")
+    print_rows(rows, Format.table, title=f"MOSES metrics of {len(generated)} molecules")
 
 
 # link -------------------------------------------------------------------------------------
-@mol_app.command("link")
+@app.command("link")
 def mol_link(
     candidates: Annotated[Path, typer.Option(help="candidates.csv from `mol generate`")],
     min_tanimoto: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.4,
@@ -464,7 +433,6 @@ def mol_link(
     import pandas as pd
 
     from medgen.candidates import link_candidates
-    from medgen.cli import _store
     from molgen.data import read_smiles_file
     from molgen.export import candidate_table
 
@@ -479,9 +447,9 @@ def mol_link(
             by_smiles = frame.drop_duplicates(column).set_index(column)[keep]
             extra = by_smiles.reindex([r.input for r in data.records]).reset_index(drop=True)
     table = candidate_table(data.smiles, extra)
-    report = link_candidates(_store(), table, run_id=run_id or str(candidates.resolve()),
+    report = link_candidates(open_store(), table, run_id=run_id or str(candidates.resolve()),
                              min_tanimoto=min_tanimoto, top_k=top_k)
-    _say(f"wrote {report.candidates} Candidate nodes and {report.links} ANALOG_OF links "
+    say(f"wrote {report.candidates} Candidate nodes and {report.links} ANALOG_OF links "
          f"(Tanimoto >= {min_tanimoto}, top {top_k}) against {report.drugs} drugs")
     if report.skipped_drugs:
-        _warn(f"{len(report.skipped_drugs)} Compound SMILES RDKit refused were left out")
+        warn(f"{len(report.skipped_drugs)} Compound SMILES RDKit refused were left out")

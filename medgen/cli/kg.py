@@ -1,188 +1,36 @@
-"""The `medgen` command line. Parses arguments and calls library functions;
-heavy imports stay inside the commands so `--help` is instant.
-"""
+"""`medgen kg`: build, load, inspect and export the knowledge graph; train link predictors
+on it, find similar nodes, explain links, diagnose from phenotypes."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import sys
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
 
-from medgen.cli_mol import mol_app
+from medgen.cli.output import (
+    Format,
+    err,
+    open_store,
+    out,
+    print_build,
+    print_rows,
+    print_stats,
+    write_with_progress,
+)
 from training.errors import MedgenError
 
-app = typer.Typer(
-    help="medgen: a medical knowledge graph in Neo4j, graph-neural completion, "
-    "molecule and image generation.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-neo4j_app = typer.Typer(help="Manage the local Neo4j server the project runs itself.",
-                        no_args_is_help=True)
-kg_app = typer.Typer(help="Build, load, inspect and export the knowledge graph; train link "
-                     "predictors on it, find similar nodes, explain links, diagnose.",
-                     no_args_is_help=True)
+app = typer.Typer(help="Build, load, inspect and export the knowledge graph; train link "
+                  "predictors on it, find similar nodes, explain links, diagnose.",
+                  no_args_is_help=True)
 load_app = typer.Typer(help="Load one source into the graph (idempotent: MERGE on ids).",
                        no_args_is_help=True)
-app.add_typer(neo4j_app, name="neo4j")
-app.add_typer(kg_app, name="kg")
-kg_app.add_typer(load_app, name="load")
-app.add_typer(mol_app, name="mol")
-
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+app.add_typer(load_app, name="load")
 
 
-class Format(str, Enum):
-    table = "table"
-    json = "json"
-    csv = "csv"
-
-
-# helpers -----------------------------------------------------------------------------
-def _store():
-    from kg.store import GraphStore
-    from medgen.db import connect
-    from medgen.settings import Neo4jSettings
-
-    settings = Neo4jSettings.from_env()
-    return GraphStore(connect(settings), database=settings.database)
-
-
-def _print_rows(rows: list[dict], fmt: Format, title: str | None = None) -> None:
-    if fmt is Format.json:
-        out.print_json(json.dumps(rows, default=str)) if rows else print("[]")
-        return
-    columns = list(rows[0]) if rows else []
-    if fmt is Format.csv:
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow(columns)
-        for r in rows:
-            w.writerow([json.dumps(v, default=str) if isinstance(v, (dict, list)) else v
-                        for v in r.values()])
-        sys.stdout.write(buf.getvalue())
-        return
-    # cells are data, not rich markup: Text keeps "[/x]" or "[bold]" in a value verbatim
-    table = Table(title=title)
-    for c in columns:
-        table.add_column(Text(str(c)))
-    for r in rows:
-        table.add_row(*[Text(_cell(v)) for v in r.values()])
-    out.print(table)
-    if not rows:
-        out.print("(no rows)")
-
-
-def _cell(value) -> str:
-    """A value as a table shows it: floats to 4 decimals (JSON and CSV keep them whole)."""
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, default=str)
-    if isinstance(value, float) and 1e-3 <= abs(value) < 1e6:
-        return f"{value:.4f}".rstrip("0").rstrip(".")
-    if isinstance(value, float) and value != 0.0:
-        return f"{value:.4g}"
-    return str(value)
-
-
-def _write_with_progress(store, sources, label: str):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    from medgen.pipeline import build_online, total_rows
-
-    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err, transient=False,
-                  disable=not err.is_terminal) as bar:
-        task = bar.add_task(label, total=total_rows(sources))
-        return build_online(store, sources, progress=lambda n: bar.advance(task, n))
-
-
-def _print_build(report) -> None:
-    out.print(f"[bold]{report.path} write[/bold] in {report.seconds:.1f} s")
-    rows = [{"kind": "nodes", "name": k, "rows": v} for k, v in report.written.nodes.items()]
-    rows += [{"kind": "relationships", "name": k, "rows": v}
-             for k, v in report.written.relationships.items()]
-    _print_rows(rows, Format.table, title="rows written (merged)")
-    if report.skipped:
-        _print_rows([{"skipped": k, "rows": v} for k, v in report.skipped.items()], Format.table)
-
-
-def _stats(store, fmt: Format) -> None:
-    counts = store.counts()
-    # one type can join several pairs of labels (HAS_PHENOTYPE: Disease and Gene)
-    counts["patterns"] = store.patterns()
-    if fmt is Format.json:
-        print(json.dumps(counts, indent=2))
-        return
-    rows = [{"label": k, "nodes": v} for k, v in counts["nodes"].items()]
-    _print_rows(rows, fmt, title="nodes")
-    rows = [{"type": k, "relationships": v} for k, v in counts["relationships"].items()]
-    _print_rows(rows, fmt, title="relationships")
-    _print_rows(counts["patterns"], fmt, title="relationships by pattern")
-
-
-# neo4j ----------------------------------------------------------------------------------
-@neo4j_app.command("install")
-def neo4j_install() -> None:
-    """Fetch the Neo4j Community jars from Maven Central into the cache (idempotent)."""
-    from medgen.neo4j_server import install_jars
-    from medgen.settings import NEO4J_VERSION
-
-    lib = install_jars(NEO4J_VERSION)
-    out.print(escape(f"Neo4j {NEO4J_VERSION} jars in {lib}"))
-
-
-@neo4j_app.command("start")
-def neo4j_start() -> None:
-    """Start the managed server in the background and wait until Bolt answers."""
-    from medgen.neo4j_server import ManagedServer
-
-    st = ManagedServer().start()
-    out.print(escape(f"Neo4j {st.version} running at {st.uri} (pid {st.pid}); log: {st.log}"))
-
-
-@neo4j_app.command("stop")
-def neo4j_stop() -> None:
-    """Stop the managed server cleanly."""
-    from medgen.neo4j_server import ManagedServer
-
-    out.print("stopped" if ManagedServer().stop() else "not running")
-
-
-@neo4j_app.command("status")
-def neo4j_status(fmt: Annotated[Format, typer.Option("--format")] = Format.table) -> None:
-    """URI, pid, version and state folder of the managed server (or the NEO4J_URI in use)."""
-    from medgen.neo4j_server import ManagedServer
-    from medgen.settings import Neo4jSettings
-
-    settings = Neo4jSettings.from_env()
-    if not settings.managed:
-        info = {"managed": False, "uri": settings.uri, "user": settings.user,
-                "database": settings.database}
-    else:
-        st = ManagedServer().status()
-        info = {"managed": True, "state": "running" if st.running else "stopped", "uri": st.uri,
-                "pid": st.pid, "version": st.version, "home": str(st.home), "log": str(st.log)}
-    if fmt is Format.table:
-        for k, v in info.items():
-            out.print(escape(f"{k:>9}: {v}"), soft_wrap=True)
-    else:
-        _print_rows([info], fmt)
-
-
-# kg -------------------------------------------------------------------------------------
-@kg_app.command("build")
+@app.command("build")
 def kg_build(
     bulk: Annotated[bool, typer.Option(help="Replace the managed database through "
                                        "neo4j-admin import (fast initial build).")] = False,
@@ -197,24 +45,24 @@ def kg_build(
         raise MedgenError("--bulk needs the managed server (neo4j-admin runs locally); "
                           "unset NEO4J_URI or build without --bulk")
     sources = default_sources()
-    store = _store()
+    store = open_store()
     if bulk:
         from medgen.neo4j_server import ManagedServer
 
         report = build_bulk(ManagedServer(), store, sources)
     else:
-        report = _write_with_progress(store, sources, "building")
-    _print_build(report)
-    _stats(store, Format.table)
+        report = write_with_progress(store, sources, "building")
+    print_build(report)
+    print_stats(store, Format.table)
 
 
-@kg_app.command("stats")
+@app.command("stats")
 def kg_stats(fmt: Annotated[Format, typer.Option("--format")] = Format.table) -> None:
     """Counts per node label and relationship type."""
-    _stats(_store(), fmt)
+    print_stats(open_store(), fmt)
 
 
-@kg_app.command("export")
+@app.command("export")
 def kg_export(
     out_path: Annotated[Path, typer.Option("--out", help="Where to save the HeteroData (.pt)")],
     label: Annotated[list[str] | None, typer.Option(help="Only these labels")] = None,
@@ -223,16 +71,15 @@ def kg_export(
     """Export the graph (or a subgraph) to a PyG HeteroData with stable id maps."""
     from kg.export import export_hetero, save_export
 
-    exported = export_hetero(_store(), labels=label, rel_types=rel)
+    exported = export_hetero(open_store(), labels=label, rel_types=rel)
     save_export(exported, out_path)
     out.print(escape(f"wrote {out_path}: {exported.summary()}"))
 
 
 def _load(tables) -> None:
     from kg.tables import with_provenance
-    from medgen.pipeline import BuildReport  # noqa: F401  (same report shape as build)
 
-    store = _store()
+    store = open_store()
     # triples and CSV files bring labels and types of their own; the loader admitted only
     # identifiers, and extend_for checks them again before the store's whitelist takes them
     store.schema.extend_for(
@@ -240,8 +87,8 @@ def _load(tables) -> None:
                | {label for t in tables.edges for label in (t.start_label, t.end_label)}),
         sorted({t.type for t in tables.edges}),
     )
-    report = _write_with_progress(store, [with_provenance(tables)], "loading")
-    _print_build(report)
+    report = write_with_progress(store, [with_provenance(tables)], "loading")
+    print_build(report)
 
 
 @load_app.command("hpo")
@@ -350,7 +197,7 @@ def _print_training(outcome) -> None:
              "MRR": _fmt_metric(r["mrr"]), "Hits@1": _fmt_metric(r["hits@1"]),
              "Hits@3": _fmt_metric(r["hits@3"]), "Hits@10": _fmt_metric(r["hits@10"]),
              "n": r["count"]} for r in outcome.ranking]
-    _print_rows(rows, Format.table, title="test split, filtered ranking")
+    print_rows(rows, Format.table, title="test split, filtered ranking")
     for name, m in outcome.auroc.items():
         out.print(escape(f"{name}: AUROC {m['auroc']:.3f}, AUPRC {m['auprc']:.3f} "
                          "(test links against type-constrained corruptions)"))
@@ -367,7 +214,7 @@ def _print_training(outcome) -> None:
     out.print(escape(f"run saved in {outcome.run_dir}"), soft_wrap=True)
 
 
-@kg_app.command("train", help=(
+@app.command("train", help=(
     "Train a link predictor on the graph in Neo4j and write its predictions back.\n\n"
     "Exports the graph, splits it reproducibly (the split is written to the run folder), "
     "trains on the shared engine (checkpoints, early stopping on validation MRR, resume "
@@ -441,7 +288,7 @@ def kg_train(
         run_dir = out_dir or jobs.runs_dir() / run_id
     # progress goes to a terminal only (as the progress bars): piped, stderr stays for errors
     log = (lambda msg: err.print(escape(msg), soft_wrap=True)) if err.is_terminal else None
-    outcome = jobs.train_job(_store(), job_config, run_dir, run_id=run_id, resume=resume,
+    outcome = jobs.train_job(open_store(), job_config, run_dir, run_id=run_id, resume=resume,
                              log=log)
     if fmt is Format.json:
         print(json.dumps(outcome.to_dict(), indent=2, default=str))
@@ -461,7 +308,7 @@ def _fanouts(text: str | None) -> list[int] | None:
                                  ) from None
 
 
-@kg_app.command("similar", help=(
+@app.command("similar", help=(
     "The k nodes of the same label nearest to NODE_ID by embedding (cosine), answered by "
     "the vector index that `medgen kg train` writes."))
 def kg_similar(
@@ -471,11 +318,11 @@ def kg_similar(
 ) -> None:
     from kg.writeback import similar
 
-    rows = similar(_store(), node_id, k)
-    _print_rows(rows, fmt, title=f"nearest to {node_id}")
+    rows = similar(open_store(), node_id, k)
+    print_rows(rows, fmt, title=f"nearest to {node_id}")
 
 
-@kg_app.command("explain", help=(
+@app.command("explain", help=(
     "The paths (at most 3 hops) in the graph that support HEAD -[REL]-> TAIL, best first: "
     "shortest, then through the least connected nodes (a hub says little). Predicted links "
     "and the link itself are not evidence."))
@@ -489,7 +336,7 @@ def kg_explain(
     from kg.writeback import explain
     from medgen.errors import RunError
 
-    store = _store()
+    store = open_store()
     present = sorted(t for t in store.counts()["relationships"]
                      if not t.startswith("PREDICTED_"))
     if rel not in present:
@@ -506,12 +353,12 @@ def kg_explain(
         out.print(escape(f"no path of at most 3 hops joins {head} and {tail} "
                          "(predicted links and the link itself do not count)"))
         return
-    _print_rows([{"rank": i, "hops": len(p.relationships), "cost": f"{p.cost:.2f}",
+    print_rows([{"rank": i, "hops": len(p.relationships), "cost": f"{p.cost:.2f}",
                   "path": p.text} for i, p in enumerate(paths, start=1)], fmt,
                 title=f"why {head} -[{rel}]-> {tail}")
 
 
-@kg_app.command("diagnose", help=(
+@app.command("diagnose", help=(
     "Rank diseases for a set of phenotypes with the trained model and its graph.\n\n"
     "Each disease is scored by how probable each given term, or a more specific one below "
     "it, is among the disease's phenotypes (mean log-likelihood per term with a noise "
@@ -542,6 +389,7 @@ def kg_diagnose(
     ] = None,
     fmt: Annotated[Format, typer.Option("--format")] = Format.table,
 ) -> None:
+    from kg.diagnosis import candidate_rows, parse_prior
     from medgen import kg_jobs as jobs
     from medgen.errors import RunError
 
@@ -551,15 +399,15 @@ def kg_diagnose(
                        "`medgen kg diagnose HP:0001166 HP:0001519`")
     run_dir = run or jobs.latest_run()
     job = jobs.read_job(run_dir)
-    store = _store()
+    store = open_store()
     jobs.check_same_graph(job["graph"], jobs.node_graph_info(store, job["graph"]), run_dir)
-    weights = jobs.parse_prior(prior) if prior is not None else None
-    diagnoser = jobs.Diagnoser.load(run_dir, noise=noise, pseudo_count=pseudo_count,
+    weights = parse_prior(prior) if prior is not None else None
+    diagnoser = jobs.load_diagnoser(run_dir, noise=noise, pseudo_count=pseudo_count,
                                     prior=weights)
     candidates = diagnoser.rank(terms, k)
     names = {**store.names("Disease", [c.disease for c in candidates]),
              **store.names("Phenotype", diagnoser.check_terms(terms))}
-    rows = jobs.candidate_rows(candidates, names)
+    rows = candidate_rows(candidates, names)
     if fmt is Format.json:
         print(json.dumps(rows, indent=2))
         return
@@ -572,90 +420,5 @@ def kg_diagnose(
               "score": f"{r['score']:.3f}", "posterior": f"{r['posterior']:.3g}",
               "annotated": r["supported"],
               "per phenotype": "\n".join(evidence(s) for s in r["support"])} for r in rows]
-    _print_rows(table, fmt, title=f"diseases for {' '.join(terms)} (run {job['run_id']})")
+    print_rows(table, fmt, title=f"diseases for {' '.join(terms)} (run {job['run_id']})")
 
-
-# cypher ---------------------------------------------------------------------------------
-def _param(text: str) -> tuple[str, object]:
-    if "=" not in text:
-        raise typer.BadParameter(f"--param must look like NAME=VALUE, got {text!r}")
-    k, v = text.split("=", 1)
-    try:
-        return k, json.loads(v)  # numbers, lists, true/false, "quoted strings"
-    except json.JSONDecodeError:
-        return k, v
-
-
-@app.command("cypher")
-def cypher(
-    query: Annotated[str, typer.Argument(help="A Cypher query; values go in $parameters")],
-    param: Annotated[list[str] | None, typer.Option(
-        "--param", "-p", help="NAME=VALUE (VALUE read as JSON when it parses, else a string)")
-    ] = None,
-    fmt: Annotated[Format, typer.Option("--format")] = Format.table,
-    write: Annotated[bool, typer.Option("--write", help="Allow writes (read-only otherwise)")
-                     ] = False,
-) -> None:
-    """Run one Cypher query against the graph and print its records."""
-    from neo4j.exceptions import ClientError
-
-    from kg.cypher import run_cypher
-
-    params = dict(_param(p) for p in (param or []))
-    store = _store()
-    try:
-        rows = run_cypher(store.driver, query, params, write=write, database=store.database)
-    except ClientError as e:
-        if e.code == "Neo.ClientError.Statement.AccessMode":
-            raise MedgenError("this query writes to the graph and nothing was changed; "
-                              "pass --write to allow writes") from e
-        raise
-    _print_rows(rows, fmt)
-
-
-# main job -------------------------------------------------------------------------------
-@app.command("run")
-def run_main() -> None:
-    """The main job: ensure Neo4j, build the default graph, show stats and example queries."""
-    from kg.cypher import run_cypher
-    from medgen.pipeline import EXAMPLE_QUERIES, default_sources
-
-    store = _store()
-    out.rule("building the default knowledge graph (HPO + ChEMBL approved drugs)")
-    _print_build(_write_with_progress(store, default_sources(), "building"))
-    out.rule("graph statistics")
-    _stats(store, Format.table)
-    out.rule("example Cypher queries")
-    for title, query, params in EXAMPLE_QUERIES:
-        out.print(f"[bold]{title}[/bold]\n  {query}\n  params: {json.dumps(params)}")
-        _print_rows(run_cypher(store.driver, query, params, database=store.database),
-                    Format.table)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: turns known errors into one clear line and a non-zero exit."""
-    import logging
-
-    from neo4j.exceptions import DriverError, Neo4jError
-
-    # the driver logs a failed connection itself ("Unable to retrieve routing information");
-    # the error below says it once, with what to do. Handlers a user configures still get it.
-    driver_log = logging.getLogger("neo4j")
-    if not driver_log.handlers:
-        driver_log.addHandler(logging.NullHandler())
-    try:
-        # standalone mode handles usage errors and --help itself (exit 2 / 0)
-        app(args=argv, prog_name="medgen")
-    except MedgenError as e:
-        err.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
-        sys.exit(1)
-    except Neo4jError as e:
-        err.print(f"[red]error:[/red] Neo4j: {escape(f'{e.code}: {e.message}')}", soft_wrap=True)
-        sys.exit(1)
-    except DriverError as e:
-        err.print(f"[red]error:[/red] Neo4j driver: {escape(str(e))}", soft_wrap=True)
-        sys.exit(1)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,56 @@
+"""The `medgen` command line: one module per command group, printing in ``output``.
+
+Commands parse arguments and call library functions or the jobs in ``medgen``;
+heavy imports stay inside the commands so ``--help`` is instant. Errors are
+:class:`~training.errors.MedgenError` subclasses, which :func:`main` turns into
+one clear line and exit status 1.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.markup import escape
+
+from medgen.cli import cypher, kg, mol, neo4j, run
+from medgen.cli.output import err
+from training.errors import MedgenError
+
+app = typer.Typer(
+    help="medgen: a medical knowledge graph in Neo4j, graph-neural completion, "
+    "molecule and image generation.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(neo4j.app, name="neo4j")
+app.add_typer(kg.app, name="kg")
+app.add_typer(mol.app, name="mol")
+app.command("cypher")(cypher.cypher)
+app.command("run")(run.run_main)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: turns known errors into one clear line and a non-zero exit."""
+    import logging
+
+    from neo4j.exceptions import DriverError, Neo4jError
+
+    # the driver logs a failed connection itself ("Unable to retrieve routing information");
+    # the error below says it once, with what to do. Handlers a user configures still get it.
+    driver_log = logging.getLogger("neo4j")
+    if not driver_log.handlers:
+        driver_log.addHandler(logging.NullHandler())
+    try:
+        # standalone mode handles usage errors and --help itself (exit 2 / 0)
+        app(args=argv, prog_name="medgen")
+    except MedgenError as e:
+        err.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
+        sys.exit(1)
+    except Neo4jError as e:
+        err.print(f"[red]error:[/red] Neo4j: {escape(f'{e.code}: {e.message}')}", soft_wrap=True)
+        sys.exit(1)
+    except DriverError as e:
+        err.print(f"[red]error:[/red] Neo4j driver: {escape(str(e))}", soft_wrap=True)
+        sys.exit(1)
