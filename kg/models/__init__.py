@@ -1,6 +1,6 @@
 """Graph models: registries of encoders, decoders and whole link predictors.
 
-``ENCODERS`` ("none", "rgcn", "compgcn"), ``DECODERS`` ("distmult",
+``ENCODERS`` ("none", "rgcn", "compgcn", "nbfnet": the path model), ``DECODERS`` ("distmult",
 "complex", "rotate") and ``MODELS`` ("kge", "vgae") map names to a class and
 its config dataclass, so the CLI and config files can address them by name.
 """
@@ -24,12 +24,14 @@ from kg.models.link_predictor import (
     LinkPredictorConfig,
     Proposals,
 )
+from kg.models.pathgnn import NBFNetConfig, NBFNetEncoder, PathGraph
 from kg.models.registry import Registry
 from kg.models.vgae import RelationalVGAE, gaussian_kl
 
 __all__ = [
     "DECODERS", "ENCODERS", "MODELS", "CompGCNConfig", "CompGCNEncoder", "ComplEx", "Decoder",
     "DecoderConfig", "DistMult", "Embeddings", "Encoded", "Encoder", "EncoderConfig",
-    "LinkPredictor", "LinkPredictorConfig", "Proposals", "RGCNConfig", "RGCNEncoder",
+    "LinkPredictor", "LinkPredictorConfig", "NBFNetConfig", "NBFNetEncoder", "PathGraph",
+    "Proposals", "RGCNConfig", "RGCNEncoder",
     "Registry", "RelationalVGAE", "RotatE", "ShallowEncoder", "gaussian_kl",
 ]

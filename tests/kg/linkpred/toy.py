@@ -52,3 +52,27 @@ def random_edges(num_nodes: int, num_relations: int, num_edges: int, seed: int =
     # every relation occurs, so every relation's weights take part
     edge_type = torch.arange(num_edges) % num_relations
     return edge_index, edge_type
+
+
+def rule_graph(seed: int = 0, n: int = 40) -> TripleGraph:
+    """The rule ``pq(x, z) <- p(x, y), q(y, z)`` on random edges: every x
+    has one "p" partner and every y two "q" partners; half of the "pq" links train, the
+    others are valid and test. Node ids carry no structure a shallow model could use."""
+    g = torch.Generator().manual_seed(seed)
+    p = torch.stack([torch.arange(n), torch.randint(0, n, (n,), generator=g)], 1)
+    q = torch.cat([torch.stack([torch.arange(n), torch.randint(0, n, (n,), generator=g)], 1)
+                   for _ in range(2)])
+    pq = torch.unique(torch.stack([p[:, 0].repeat(2), q[p[:, 1].repeat(2) + torch.arange(
+        2).repeat_interleave(n) * n, 1]], 1), dim=0)
+    pq = pq[torch.randperm(len(pq), generator=g)]
+    rel = {"p": 0, "pq": 1, "q": 2}
+
+    def triples(pairs: torch.Tensor, name: str) -> torch.Tensor:
+        return torch.stack([pairs[:, 0], torch.full((len(pairs),), rel[name]), pairs[:, 1]], 1)
+
+    half, three = len(pq) // 2, 3 * len(pq) // 4
+    train = torch.cat([triples(p, "p"), triples(torch.unique(q, dim=0), "q"),
+                       triples(pq[:half], "pq")])
+    return TripleGraph([f"n{i}" for i in range(n)], torch.zeros(n, dtype=torch.long),
+                       ["Entity"], ["p", "pq", "q"], train, triples(pq[half:three], "pq"),
+                       triples(pq[three:], "pq"))
