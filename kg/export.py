@@ -81,5 +81,7 @@ def save_export(exported: Export, path: Path) -> None:
 
 
 def load_export(path: Path) -> Export:
-    blob = torch.load(path, weights_only=False)
+    # weights_only: the file is tensors, dicts, tuples and strings; unpickling anything
+    # else (a crafted file) could run code
+    blob = torch.load(path, weights_only=True)
     return Export(HeteroData.from_dict(blob["data"]), blob["id_maps"])
