@@ -21,12 +21,12 @@ import typer
 
 from medgen.cli.output import Format, open_store, print_rows, progress, say, warn
 from medgen.errors import RunError
+from medgen.mol_jobs import TRAIN_SMILES, load_model, resolve_checkpoint, training_set
 
 app = typer.Typer(help="Molecules: train the VAE, generate candidates (CSV + SDF), "
                       "MOSES metrics of a file, link candidates to approved drugs in Neo4j.",
                       no_args_is_help=True)
 
-TRAIN_SMILES = "train_smiles.txt"  # canonical training molecules, saved next to the model
 # --optimise fits its property head on a seeded sample of this many training molecules, the
 # number benchmarks/molgen_analogues.py measured with (16 s on 2 cores); all 100,000 of a
 # `--moses 100000` model would take minutes of RDKit and MLP work before the first seed.
@@ -45,15 +45,6 @@ class ModelSize(str, Enum):
     tiny = "tiny"  # seconds on a dozen molecules: smoke tests, demos
     small = "small"  # VAEConfig.small(): CPU-friendly
     moses = "moses"  # the MOSES VAE's sizes (VAEConfig defaults)
-
-
-def _vae_config(size: ModelSize):
-    from molgen.vae import VAEConfig
-
-    if size is ModelSize.tiny:
-        return VAEConfig(embedding_dim=32, encoder_hidden=64, decoder_hidden=128,
-                         decoder_layers=1, latent_dim=16)
-    return VAEConfig.small() if size is ModelSize.small else VAEConfig()
 
 
 class Objective(str, Enum):
@@ -81,39 +72,6 @@ def _report_invalid(file) -> None:
         warn(f"skipped {line}")
     if len(file.invalid) > 20:
         warn(f"... and {len(file.invalid) - 20} more invalid molecule(s) in {file.path}")
-
-
-# model folders ----------------------------------------------------------------------------
-def resolve_checkpoint(model: Path) -> Path:
-    """The checkpoint of ``model``: a ``.ckpt`` file, or a run folder from ``mol train``."""
-    if model.is_file():
-        return model
-    if not model.exists():
-        raise RunError(f"{model}: no such model folder or checkpoint; train one with "
-                       "`medgen mol train --out DIR`")
-    for candidate in (model / "checkpoints" / "last.ckpt", model / "last.ckpt",
-                      model / "model.ckpt"):
-        if candidate.is_file():
-            return candidate
-    raise RunError(f"{model}: no checkpoint inside (looked for checkpoints/last.ckpt); "
-                   "is this a folder written by `medgen mol train`?")
-
-
-def load_model(model: Path):
-    from molgen.task import MolVAETask
-
-    path = resolve_checkpoint(model)
-    try:
-        task = MolVAETask.load_from_checkpoint(path, map_location="cpu")
-    except (RuntimeError, KeyError, ValueError, TypeError, EOFError) as e:
-        raise RunError(f"{path}: not a molecule VAE checkpoint ({type(e).__name__}: {e})") from e
-    return task.eval()
-
-
-def _training_set(model: Path) -> set[str] | None:
-    folder = model if model.is_dir() else model.parent.parent
-    path = folder / TRAIN_SMILES
-    return set(path.read_text().split()) if path.is_file() else None
 
 
 # train ------------------------------------------------------------------------------------
@@ -162,14 +120,8 @@ def mol_train(
 ) -> None:
     """Train the SMILES (or SELFIES) VAE on a file or on MOSES, small CPU-friendly sizes,
     then fit the latent mixture that `mol generate` samples from."""
-    import dataclasses
-
+    from medgen.mol_jobs import train_vae
     from molgen.data import read_smiles_file
-    from molgen.task import MolVAETask, MolVAETaskConfig, token_loaders
-    from molgen.tokenizers import fit_tokenizer
-    from training import seed_everything
-    from training.config import LIGHTNING_PRECISION, TrainConfig
-    from training.engine import fit
 
     if (smiles is None) == (moses is None):
         raise RunError("give exactly one of --smiles FILE or --moses N")
@@ -182,54 +134,24 @@ def mol_train(
 
         train = moses_smiles("train")
         corpus = random.Random(seed).sample(train, min(moses, len(train)))
-    seed_everything(seed)
-    try:
-        vocabulary = fit_tokenizer(tokenizer.value, corpus)
-        config = MolVAETaskConfig(model=_vae_config(size), lr=lr)
-        val_fraction = 0.05 if len(corpus) >= 100 else 0.0
-        train_loader, val_loader = token_loaders(vocabulary, corpus, batch_size=batch_size,
-                                                 val_fraction=val_fraction, seed=seed,
-                                                 max_length=config.max_length)
-        # The KL weight warms up over the first half of the run and the learning rate
-        # decays over all of it, the run's progress being the larger of its share of the
-        # epochs' steps and its share of --max-time (MolVAETaskConfig.budget_seconds).
-        seed_everything(seed)
-        task = MolVAETask(dataclasses.replace(
-            config, budget_steps=epochs * len(train_loader), budget_seconds=max_time or 0.0,
-            kl_warmup_share=0.5, lr_decay_share=1.0 if lr_decay else 0.0), vocabulary)
-        out_dir = out_dir.resolve()
-        run = TrainConfig(max_epochs=epochs, max_time_s=max_time, seed=seed,
-                          accelerator="cpu", devices=1, log_dir=str(out_dir.parent),
-                          run_name=out_dir.name, num_sanity_val_steps=0,
-                          log_every_n_steps=1, gradient_clip_val=50.0,
-                          precision=LIGHTNING_PRECISION[precision.value])
-    except ValueError as e:
-        raise RunError(f"cannot train: {e}") from e
-    result = fit(task, train_loader, run, val=val_loader)
-    (out_dir / TRAIN_SMILES).write_text("\n".join(corpus) + "\n")
-    loss = result.metrics.get("train_loss")
-    say(f"trained on {len(corpus)} molecules ({tokenizer.value}) for {result.epochs} epochs"
-         + (f", train loss {loss:.3f}" if loss is not None else ""))
-    if mixture and result.last_checkpoint is not None and len(corpus) < 2:
+    if mixture and len(corpus) < 2:
         warn("no latent mixture: it needs the codes of at least 2 training molecules; "
-              "`mol generate` samples N(0, I)")
-    elif mixture and result.last_checkpoint is not None:
-        from molgen.latent_prior import (
-            DEFAULT_FIT_MOLECULES,
-            attach_to_checkpoint,
-            fit_latent_mixture,
-        )
+             "`mol generate` samples N(0, I)")
+    with progress() as bar:
+        def fitting(n: int) -> None:
+            bar.add_task(f"fitting the latent mixture on {n:,} training molecules", total=None)
 
-        with progress() as bar:
-            fitting = bar.add_task(f"fitting the latent mixture on up to "
-                                   f"{DEFAULT_FIT_MOLECULES:,} training molecules", total=1)
-            fitted = fit_latent_mixture(task.cpu().encode_smiles, corpus,
-                                        components=mixture, seed=seed)
-            attach_to_checkpoint(result.last_checkpoint, fitted)
-            bar.advance(fitting)
-        say(f"latent mixture: {fitted.components} component(s) on {fitted.fitted_on} "
-             "training molecules' codes")
-    say(f"model: {result.last_checkpoint}")
+        result = train_vae(corpus, out_dir, tokenizer=tokenizer.value, size=size.value,
+                           epochs=epochs, max_time=max_time, batch_size=batch_size, lr=lr,
+                           lr_decay=lr_decay, seed=seed, precision=precision.value,
+                           mixture=mixture, on_fit_mixture=fitting)
+    say(f"trained on {result.molecules} molecules ({tokenizer.value}) for {result.epochs} "
+        "epochs" + (f", train loss {result.train_loss:.3f}" if result.train_loss is not None
+                    else ""))
+    if result.mixture_components is not None:
+        say(f"latent mixture: {result.mixture_components} component(s) on "
+            f"{result.mixture_fitted_on} training molecules' codes")
+    say(f"model: {result.checkpoint}")
 
 
 # generate ---------------------------------------------------------------------------------
@@ -318,7 +240,7 @@ def mol_generate(
     if prior is Prior.mixture and task.latent_mixture is None:
         raise RunError(f"{model}: this model has no latent mixture (models trained before it "
                        "existed, or with --mixture 0); use --prior normal")
-    training = _training_set(model)
+    training = training_set(model)
     run_id = f"{resolve_checkpoint(model)}#seed={seed}"
     # Worker processes start now, so that their imports overlap the sampling;
     # a small run is described in this process.
@@ -409,7 +331,17 @@ def mol_evaluate(
         train_set = set(read_smiles_file(train).smiles)
     # invalid entries stay in so that Valid counts them; they cannot parse again
     generated = data.smiles + [r.text for r in data.invalid]
-    result = moses_metrics(generated, train=train_set, include_fcd=fcd)
+    # the MOSES data comes from scripts/prepare_moses.py; if it is missing, the
+    # MosesDataUnavailable raised here is the one-line error saying to run it
+    with progress() as bar:
+        tasks: dict[str, int] = {}  # stage -> rich task id
+
+        def advance(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done)
+
+        result = moses_metrics(generated, train=train_set, include_fcd=fcd, progress=advance)
     if fmt is EvalFormat.json:  # NaN (a metric undefined for this set) as null: strict JSON
         metrics = {k: None if math.isnan(v) else v for k, v in result.items()}
         print(json.dumps({"file": str(file), "molecules": len(generated),

@@ -1,0 +1,146 @@
+"""Molecule jobs the CLI and the main job share: train the VAE on a corpus (then fit its
+latent mixture), and find, load and describe the models such a run leaves.
+
+A model folder written by :func:`train_vae`::
+
+    checkpoints/last.ckpt   the model, with its latent mixture when one was fitted
+    train_smiles.txt        the canonical training molecules (novelty, --optimise)
+    csv/, tensorboard/      the engine's logs
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from medgen.errors import RunError
+
+TRAIN_SMILES = "train_smiles.txt"  # canonical training molecules, saved next to the model
+SIZES = ("tiny", "small", "moses")
+
+
+def vae_config(size: str):
+    """The VAE's sizes by name: tiny (seconds on a dozen molecules: smoke tests, demos),
+    small (CPU-friendly), moses (the MOSES VAE's sizes)."""
+    from molgen.vae import VAEConfig
+
+    if size == "tiny":
+        return VAEConfig(embedding_dim=32, encoder_hidden=64, decoder_hidden=128,
+                         decoder_layers=1, latent_dim=16)
+    if size == "small":
+        return VAEConfig.small()
+    if size == "moses":
+        return VAEConfig()
+    raise RunError(f"unknown model size {size!r}; choose one of {', '.join(SIZES)}")
+
+
+@dataclass
+class VAETraining:
+    checkpoint: Path | None
+    molecules: int
+    epochs: int
+    train_loss: float | None
+    mixture_components: int | None  # None: no mixture fitted (N(0, I) is sampled)
+    mixture_fitted_on: int | None
+
+
+def train_vae(corpus: list[str], out_dir: Path, *, tokenizer: str = "smiles",
+              size: str = "small", epochs: int = 100, max_time: float | None = None,
+              batch_size: int = 64, lr: float = 2e-3, lr_decay: bool = True, seed: int = 0,
+              precision: str = "float32", mixture: int = 50,
+              on_fit_mixture: Callable[[int], None] | None = None) -> VAETraining:
+    """Train the VAE on ``corpus`` (SMILES) into ``out_dir`` on the shared engine, then
+    fit a ``mixture``-component latent mixture into its checkpoint (0: none).
+
+    The KL weight warms up over the first half of the run and the learning rate decays
+    over all of it, the run's progress being the larger of its share of the epochs' steps
+    and its share of ``max_time``. ``on_fit_mixture(n)`` is called before the mixture is
+    fitted on ``n`` molecules (a progress display's cue).
+    """
+    from molgen.latent_prior import DEFAULT_FIT_MOLECULES, attach_to_checkpoint, fit_latent_mixture
+    from molgen.task import MolVAETask, MolVAETaskConfig, token_loaders
+    from molgen.tokenizers import fit_tokenizer
+    from training import seed_everything
+    from training.config import LIGHTNING_PRECISION, TrainConfig
+    from training.engine import fit
+
+    seed_everything(seed)
+    try:
+        vocabulary = fit_tokenizer(tokenizer, corpus)
+        config = MolVAETaskConfig(model=vae_config(size), lr=lr)
+        val_fraction = 0.05 if len(corpus) >= 100 else 0.0
+        train_loader, val_loader = token_loaders(vocabulary, corpus, batch_size=batch_size,
+                                                 val_fraction=val_fraction, seed=seed,
+                                                 max_length=config.max_length)
+        seed_everything(seed)
+        task = MolVAETask(dataclasses.replace(
+            config, budget_steps=epochs * len(train_loader), budget_seconds=max_time or 0.0,
+            kl_warmup_share=0.5, lr_decay_share=1.0 if lr_decay else 0.0), vocabulary)
+        out_dir = Path(out_dir).resolve()
+        run = TrainConfig(max_epochs=epochs, max_time_s=max_time, seed=seed,
+                          accelerator="cpu", devices=1, log_dir=str(out_dir.parent),
+                          run_name=out_dir.name, num_sanity_val_steps=0,
+                          log_every_n_steps=1, gradient_clip_val=50.0,
+                          precision=LIGHTNING_PRECISION[precision])
+    except ValueError as e:
+        raise RunError(f"cannot train: {e}") from e
+    result = fit(task, train_loader, run, val=val_loader)
+    (out_dir / TRAIN_SMILES).write_text("\n".join(corpus) + "\n")
+    loss = result.metrics.get("train_loss")
+    outcome = VAETraining(result.last_checkpoint, len(corpus), result.epochs, loss, None, None)
+    if mixture and result.last_checkpoint is not None and len(corpus) >= 2:
+        if on_fit_mixture is not None:
+            on_fit_mixture(min(len(corpus), DEFAULT_FIT_MOLECULES))
+        fitted = fit_latent_mixture(task.cpu().encode_smiles, corpus, components=mixture,
+                                    seed=seed)
+        attach_to_checkpoint(result.last_checkpoint, fitted)
+        outcome.mixture_components, outcome.mixture_fitted_on = (fitted.components,
+                                                                 fitted.fitted_on)
+    return outcome
+
+
+def resolve_checkpoint(model: Path) -> Path:
+    """The checkpoint of ``model``: a ``.ckpt`` file, or a run folder from ``mol train``."""
+    if model.is_file():
+        return model
+    if not model.exists():
+        raise RunError(f"{model}: no such model folder or checkpoint; train one with "
+                       "`medgen mol train --out DIR`")
+    for candidate in (model / "checkpoints" / "last.ckpt", model / "last.ckpt",
+                      model / "model.ckpt"):
+        if candidate.is_file():
+            return candidate
+    raise RunError(f"{model}: no checkpoint inside (looked for checkpoints/last.ckpt); "
+                   "is this a folder written by `medgen mol train`?")
+
+
+def load_model(model: Path):
+    from molgen.task import MolVAETask
+
+    path = resolve_checkpoint(model)
+    try:
+        # weights_only: a checkpoint is plain data; a file whose pickle would import or
+        # call anything else is refused unread
+        with warnings.catch_warnings():  # torch warns about a foreign pickle's protocol
+            warnings.simplefilter("ignore", UserWarning)
+            task = MolVAETask.load_from_checkpoint(path, map_location="cpu",
+                                                   weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise RunError(f"{path}: refused: the file holds Python objects other than a "
+                       "checkpoint's plain data (loading it could run code)") from e
+    except (RuntimeError, KeyError, ValueError, TypeError, EOFError, AttributeError,
+            IndexError, OSError) as e:
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+        raise RunError(f"{path}: not a molecule VAE checkpoint ({type(e).__name__}: "
+                       f"{first})") from e
+    return task.eval()
+
+
+def training_set(model: Path) -> set[str] | None:
+    folder = model if model.is_dir() else model.parent.parent
+    path = folder / TRAIN_SMILES
+    return set(path.read_text().split()) if path.is_file() else None
