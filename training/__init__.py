@@ -21,6 +21,8 @@ _EXPORTS = {
     "select_accelerator": "training.engine",
     "select_device": "training.engine",
     "TrainingError": "training.engine_errors",
+    "EMA": "training.gan",
+    "fixed_noise_loader": "training.gan",
 }
 __all__ = sorted(_EXPORTS)
 
