@@ -155,7 +155,7 @@ def load_config(path: Path | None, **overrides: Any) -> JobConfig:
     to the job. None means "not given"."""
     raw: dict[str, Any] = {}
     if path is not None:
-        raw = _read_config_file(path)
+        raw = read_config_file(path)
     try:
         config = JobConfig.from_dict(raw)
         return apply_overrides(config, **overrides)
@@ -164,7 +164,7 @@ def load_config(path: Path | None, **overrides: Any) -> JobConfig:
         raise RunError(f"{where}{err}") from err
 
 
-def _read_config_file(path: Path) -> dict[str, Any]:
+def read_config_file(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
@@ -496,7 +496,7 @@ def _model_name(c: LinkPredictionConfig) -> str:
 def _save_model(checkpoint: Path, task: LinkPredictionTask, path: Path) -> None:
     """The chosen checkpoint with the task's current weights (the calibration included),
     without the optimiser state: loads with ``LinkPredictionTask.load_from_checkpoint``."""
-    blob = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    blob = torch.load(checkpoint, map_location="cpu", weights_only=True)  # plain data only
     keep = {k: v for k, v in blob.items()
             if k in ("epoch", "global_step", "pytorch-lightning_version", "hyper_parameters",
                      "hparams_name")}
