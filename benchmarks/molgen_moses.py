@@ -67,6 +67,7 @@ result there).
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import logging
 import os
@@ -658,6 +659,9 @@ def _versions() -> dict:
 
 
 def _hardware() -> dict:
+    """This machine, through psutil: recorded with every row, as rows come from many runs."""
+    import psutil
+
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -666,7 +670,11 @@ def _hardware() -> dict:
                 break
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "load_average_at_start": os.getloadavg(),
+    return {"cpu": cpu, "logical_cpus": psutil.cpu_count(logical=True),
+            "physical_cpus": psutil.cpu_count(logical=False),
+            "usable_cpus": len(psutil.Process().cpu_affinity()),
+            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "load_average_at_start": [round(x, 2) for x in psutil.getloadavg()],
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
@@ -789,16 +797,24 @@ def main() -> int:
     from training.engine import select_device
 
     result = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    result |= {"command": shlex.join([Path(sys.executable).name, *sys.argv]),
-               "hardware": _hardware(), "versions": _versions(),
-               "torch_threads": args.threads, "moses_published": MOSES_PUBLISHED,
+    # every row this run writes carries its own command, date and machine: the file
+    # gathers rows from many runs on different machines
+    run = {"command": shlex.join([Path(sys.executable).name, *sys.argv]),
+           "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+           "hardware": _hardware(), "versions": _versions(), "torch_threads": args.threads}
+    # the top-level facts earlier versions wrote described only the run that wrote last
+    stale = {k: result.pop(k) for k in ("command", "hardware", "versions", "torch_threads")
+             if k in result}
+    if stale:
+        result["top_level_facts_of_an_earlier_run"] = stale
+    result |= {"last_run": run, "moses_published": MOSES_PUBLISHED,
                "moses_source": MOSES_SOURCE}
     checkpoint = args.checkpoint
     _resolve_device_defaults(args)
     if args.diagnose_only:
         device = select_device(args.accelerator)
         task = MolVAETask.load_from_checkpoint(checkpoint, map_location=device).to(device).eval()
-        diagnosis = {"command": result["command"], "checkpoint": str(checkpoint),
+        diagnosis = {**run, "checkpoint": str(checkpoint),
                      **fcd_sources(task, args)}
         result[_result_key("fcd_sources", task)] = diagnosis
         print_rows(diagnosis["rows"], width=20)
@@ -811,7 +827,7 @@ def main() -> int:
     if args.tradeoff_only:
         device = select_device(args.accelerator)
         task = MolVAETask.load_from_checkpoint(checkpoint, map_location=device).to(device).eval()
-        tradeoff = {"command": result["command"], "checkpoint": str(checkpoint),
+        tradeoff = {**run, "checkpoint": str(checkpoint),
                     **novelty_tradeoff(task, args)}
         result[_result_key("tradeoff", task)] = tradeoff
         print_rows(tradeoff["rows"], width=11)
@@ -820,7 +836,7 @@ def main() -> int:
         return 0
     if args.train_only:
         checkpoint, training = train(args, args.run_dir)
-        training |= {"command": result["command"], "budget_s": args.budget_s,
+        training |= {**run, "budget_s": args.budget_s,
                      "checkpoint": str(checkpoint)}
         _write(args.run_dir / TRAINING_RECORD, training)
         print("training:", json.dumps({k: v for k, v in training.items()
@@ -852,7 +868,7 @@ def main() -> int:
                 else (None, None)
         else:
             budget_s = args.budget_s
-        moses |= {"command": result["command"], "checkpoint": str(checkpoint),
+        moses |= {**run, "checkpoint": str(checkpoint),
                   "budget_s": budget_s, "training": training, "latent_mixture": mixture}
         result[key] = moses
         _write(args.out, result)  # kept even if the throughput part fails
@@ -867,7 +883,7 @@ def main() -> int:
         task.use_smiles_syntax(args.syntax, complete=args.complete)
         task.use_fused_sampling(args.fused)
         key = _result_key("throughput", task)
-        result[key] = {"command": result["command"],
+        result[key] = {**run,
                        **measure_throughput(task, checkpoint, args)}
         print_throughput(result[key])
 
