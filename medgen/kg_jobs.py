@@ -465,7 +465,9 @@ def train_job(store: GraphStore, config: JobConfig, run_dir: Path, *, run_id: st
                 key = f"{PREDICTED_PREFIX}{name}"
                 written[key] = written.get(key, 0) + rep.written
         n_emb = 0
-        if config.embeddings:
+        # a path model has no vector per node (emb.nodes is (N, 0)): `kg similar` keeps
+        # the embeddings an earlier run of another model wrote
+        if config.embeddings and emb.nodes.size(1) > 0:
             log(f"writing {graph.num_nodes} node embeddings")
             vectors = emb.nodes.detach().float().cpu().numpy()
             types = graph.node_type.numpy()

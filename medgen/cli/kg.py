@@ -230,7 +230,8 @@ def kg_train(
         "(fractions, seed, holdout), targets, relations, top_k, embeddings, "
         "keep_older_runs. The options below override it.")] = None,
     encoder: Annotated[str | None, typer.Option(
-        help="none (shallow embeddings, the default) | rgcn | compgcn")] = None,
+        help="none (shallow embeddings, the default) | rgcn | compgcn | nbfnet (the path "
+        "GNN; set its pruning with encoder_options in --config)")] = None,
     decoder: Annotated[str | None, typer.Option(
         help="distmult | complex (the default) | rotate")] = None,
     dim: Annotated[int | None, typer.Option(min=2, help="Embedding size (default 32)")] = None,
@@ -325,17 +326,36 @@ def kg_similar(
 @app.command("explain", help=(
     "The paths (at most 3 hops) in the graph that support HEAD -[REL]-> TAIL, best first: "
     "shortest, then through the least connected nodes (a hub says little). Predicted links "
-    "and the link itself are not evidence."))
+    "and the link itself are not evidence.\n\n"
+    "With --run naming a run of the path model (--encoder nbfnet), the paths are the "
+    "model's own: those that carried its score, each weighed by its edges' share of it."))
 def kg_explain(
     head: Annotated[str, typer.Argument(help="Id of the head node, e.g. NCBIGene:2200")],
     rel: Annotated[str, typer.Argument(help="Relationship type, e.g. ASSOCIATED_WITH")],
     tail: Annotated[str, typer.Argument(help="Id of the tail node, e.g. OMIM:154700")],
     limit: Annotated[int, typer.Option(min=1, max=100, help="Most paths shown")] = 5,
+    run: Annotated[Path | None, typer.Option(
+        "--run", file_okay=False, help="A path model's run folder: explain with its path "
+        "scores (a run of another model keeps the graph's paths)")] = None,
     fmt: Annotated[Format, typer.Option("--format")] = Format.table,
 ) -> None:
     from kg.writeback import explain
     from medgen.errors import RunError
 
+    if run is not None:
+        from medgen.kg_runs import explain_with_run, is_path_run
+
+        if is_path_run(run):
+            rows = explain_with_run(run, head, rel, tail, limit)
+            if fmt is Format.json:
+                print(json.dumps(rows, indent=2))
+            elif not rows:
+                out.print(escape(f"the model reached {tail} from {head} along no path"))
+            else:
+                print_rows([{k: r[k] for k in ("rank", "hops", "weight", "path")}
+                            for r in rows], fmt, title=f"why {head} -[{rel}]-> {tail} "
+                            f"(p = {rows[0]['probability']:.3f}, path weights)")
+            return
     store = open_store()
     present = sorted(t for t in store.counts()["relationships"]
                      if not t.startswith("PREDICTED_"))
@@ -356,6 +376,43 @@ def kg_explain(
     print_rows([{"rank": i, "hops": len(p.relationships), "cost": f"{p.cost:.2f}",
                   "path": p.text} for i, p in enumerate(paths, start=1)], fmt,
                 title=f"why {head} -[{rel}]-> {tail}")
+
+
+@app.command("predict", help=(
+    "The k most probable partners of NODE_ID for REL from a trained run, in the graph as it "
+    "is now: a node added after training gets predictions without retraining (the path "
+    "model propagates from it over its new links; a model with node embeddings gives a new "
+    "node the mean of its known neighbours' embeddings). Known links are never proposed."))
+def kg_predict(
+    node_id: Annotated[str, typer.Argument(help="Id of the node, e.g. OMIM:154700")],
+    rel: Annotated[str, typer.Option("--rel", help="Relationship type, e.g. "
+                                     "ASSOCIATED_WITH")],
+    run: Annotated[Path | None, typer.Option(
+        "--run", file_okay=False, help="Run folder (default: the latest run)")] = None,
+    k: Annotated[int, typer.Option("-k", "--k", min=1, max=1000, help="How many")] = 10,
+    as_tail: Annotated[bool, typer.Option(
+        "--as-tail", help="NODE_ID is the tail: predict its heads")] = False,
+    write: Annotated[bool, typer.Option(
+        "--write", help="Write them as PREDICTED_<REL> links of the run")] = False,
+    fmt: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
+    from medgen.kg_jobs import latest_run
+    from medgen.kg_runs import predict_node
+
+    run_dir = run or latest_run()
+    partners, written = predict_node(open_store(), run_dir, node_id, rel, k, as_tail=as_tail,
+                                     write=write)
+    rows = [{"rank": p.rank, "partner": p.node, "probability": round(p.probability, 4),
+             "score": round(p.score, 4)} for p in partners]
+    if fmt is Format.json:
+        print(json.dumps({"run": str(run_dir), "node": node_id, "relation": rel,
+                          "as_tail": as_tail, "partners": rows, "written": written},
+                         indent=2))
+        return
+    arrow = f"(?)-[{rel}]->{node_id}" if as_tail else f"{node_id}-[{rel}]->(?)"
+    print_rows(rows, fmt, title=f"{arrow} from {run_dir.name}")
+    if write:
+        out.print(f"wrote {written} PREDICTED_{escape(rel)} links")
 
 
 @app.command("diagnose", help=(
