@@ -1,4 +1,5 @@
-"""Filtered ranking (MRR, Hits@k) and binary classification metrics (AUROC, AUPRC).
+"""Filtered ranking (MRR, Hits@k) and binary classification metrics (AUROC, AUPRC, by
+scikit-learn).
 
 Every test triple ``(h, r, t)`` gives two queries: tail prediction
 ``(h, r, ?)`` and head prediction ``(?, r, t)``, written as the inverse query
@@ -167,37 +168,16 @@ def _cat(parts: list[Tensor], dtype: torch.dtype) -> Tensor:
 
 # ---- binary classification: is (h, r, t) a true triple? ----------------------------------
 
-def _tie_groups(scores: Tensor, labels: Tensor, descending: bool) -> tuple[Tensor, Tensor]:
-    # positives and negatives per distinct score, in score order: (G,), (G,)
-    values, inverse = torch.unique(scores, sorted=True, return_inverse=True)
-    pos = torch.zeros(len(values), dtype=torch.double).index_add_(0, inverse, labels)
-    neg = torch.zeros(len(values), dtype=torch.double).index_add_(0, inverse, 1 - labels)
-    if descending:
-        return pos.flip(0), neg.flip(0)
-    return pos, neg
-
-
 def binary_metrics(positive: Tensor, negative: Tensor) -> dict[str, float]:
-    """AUROC and AUPRC (average precision) of scores for true and false triples.
-
-    AUROC is the probability that a random positive outscores a random
-    negative, ties counting 1/2. AUPRC is average precision with one
-    threshold per distinct score (scikit-learn's definition), so tied
-    scores are never split in a favourable order.
+    """AUROC and AUPRC (average precision) of scores for true and false triples, by
+    scikit-learn (``roc_auc_score``: ties count 1/2; ``average_precision_score``: one
+    threshold per distinct score, so tied scores are never split in a favourable order).
     """
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
     if len(positive) == 0 or len(negative) == 0:
         raise ValueError("AUROC/AUPRC need at least one positive and one negative score")
-    scores = torch.cat([positive, negative]).detach().double().cpu()
-    labels = torch.cat([torch.ones(len(positive)), torch.zeros(len(negative))]).double()
-    n_pos, n_neg = float(len(positive)), float(len(negative))
-
-    pos, neg = _tie_groups(scores, labels, descending=False)
-    # each positive beats the negatives below its score and ties with those at it
-    below = neg.cumsum(0) - neg
-    auroc = float((pos * (below + neg / 2)).sum() / (n_pos * n_neg))
-
-    pos, neg = _tie_groups(scores, labels, descending=True)
-    tp, fp = pos.cumsum(0), neg.cumsum(0)
-    precision = tp / (tp + fp)
-    auprc = float((pos / n_pos * precision).sum())  # recall step x precision at that threshold
-    return {"auroc": auroc, "auprc": auprc}
+    scores = torch.cat([positive, negative]).detach().double().cpu().numpy()
+    labels = torch.cat([torch.ones(len(positive)), torch.zeros(len(negative))]).numpy()
+    return {"auroc": float(roc_auc_score(labels, scores)),
+            "auprc": float(average_precision_score(labels, scores))}
