@@ -1,9 +1,15 @@
-"""The MOSES files read out of the molsets wheel (the real wheel, from the cache)."""
+"""The MOSES files read out of the molsets wheel (the real wheel, from the cache).
+
+The data is prepared once per machine by scripts/prepare_moses.py, which
+scripts/setup.sh (and so the test command) runs; where it is missing these
+tests fail with the one line that says to run it, they never skip.
+"""
 
 from __future__ import annotations
 
 import io
 import os
+import random
 import shutil
 import subprocess
 import zipfile
@@ -14,15 +20,14 @@ import pytest
 from rdkit import Chem
 
 from molgen import moses_data
-from molgen.moses_data import MosesDataUnavailable
+from molgen.chem import canonical_smiles
+from molgen.errors import InvalidMolecule
+from molgen.moses_data import HashedSmiles, MosesDataUnavailable
 
 
 @pytest.fixture(scope="session")
 def wheel() -> Path:
-    try:
-        return moses_data.wheel_path()
-    except MosesDataUnavailable as err:
-        pytest.skip(f"the molsets wheel cannot be had here: {err}")
+    return moses_data.wheel_path()  # raises, saying what to run, if not prepared
 
 
 @pytest.fixture
@@ -35,7 +40,7 @@ def fresh_cache(tmp_path: Path, wheel: Path) -> Path:
 
 
 def _no_pip(*args, **kwargs):
-    raise AssertionError("pip must not run when the wheel is in the cache")
+    raise AssertionError("pip must not run here")
 
 
 # --------------------------------------------------------------------------
@@ -45,6 +50,28 @@ def _no_pip(*args, **kwargs):
 def test_wheel_in_cache_is_used_without_pip(fresh_cache, monkeypatch):
     monkeypatch.setattr(subprocess, "run", _no_pip)
     assert moses_data.wheel_path(fresh_cache) == fresh_cache / moses_data.WHEEL_NAME
+    assert moses_data.fetch_wheel(fresh_cache) == fresh_cache / moses_data.WHEEL_NAME
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        moses_data.wheel_path,
+        lambda cache: moses_data.moses_smiles("test", cache=cache),
+        lambda cache: moses_data.test_stats("test", cache),
+        moses_data.filter_smarts,
+        moses_data.train_canonical,
+    ],
+)
+def test_readers_never_download_and_say_in_one_line_what_to_run(tmp_path, monkeypatch, read):
+    monkeypatch.setattr(subprocess, "run", _no_pip)
+    folder = tmp_path / "moses"
+    with pytest.raises(MosesDataUnavailable) as caught:
+        read(folder)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert f"run `{moses_data.PREPARE_COMMAND}`" in message and str(folder) in message
+    assert not folder.exists()  # nothing was fetched or written
 
 
 def test_missing_wheel_is_fetched_once_with_pip_download(tmp_path, wheel, monkeypatch):
@@ -58,8 +85,8 @@ def test_missing_wheel_is_fetched_once_with_pip_download(tmp_path, wheel, monkey
 
     monkeypatch.setattr(subprocess, "run", fake_pip)
     folder = tmp_path / "moses"
-    assert moses_data.wheel_path(folder) == folder / moses_data.WHEEL_NAME
-    assert moses_data.wheel_path(folder) == folder / moses_data.WHEEL_NAME
+    assert moses_data.fetch_wheel(folder) == folder / moses_data.WHEEL_NAME
+    assert moses_data.fetch_wheel(folder) == folder / moses_data.WHEEL_NAME
     assert len(calls) == 1
     assert calls[0][1:5] == ["-m", "pip", "download", "--no-deps"]
     assert "molsets==0.3.1" in calls[0]
@@ -75,7 +102,7 @@ def test_failed_download_says_how_to_place_the_wheel(tmp_path, monkeypatch):
     monkeypatch.setattr(subprocess, "run", offline_pip)
     folder = tmp_path / "moses"
     with pytest.raises(MosesDataUnavailable) as caught:
-        moses_data.wheel_path(folder)
+        moses_data.fetch_wheel(folder)
     message = str(caught.value)
     assert "No matching distribution" in message
     assert "pip download --no-deps molsets==0.3.1" in message
@@ -128,24 +155,82 @@ def test_unknown_split_is_rejected():
         moses_data.test_stats("train")
 
 
-def test_canonical_list_is_built_with_this_rdkit_and_cached(tmp_path):
-    # A decoded list already in the cache: no wheel needed for this path.
-    decoded = tmp_path / f"decoded-{moses_data.MOSES_VERSION}"
-    decoded.mkdir()
-    (decoded / "test.txt").write_text("OCC\nC1=CC=CC=C1\nCCO\n")
-    assert moses_data.moses_smiles("test", canonical=True, cache=tmp_path) == [
-        "CCO",
-        "c1ccccc1",
-        "CCO",
-    ]
-    assert len(list(decoded.glob("test.canonical-rdkit*.txt"))) == 1
+# --------------------------------------------------------------------------
+# The canonical training set
+
+
+def test_hashed_smiles_is_a_set_of_strings():
+    kept = HashedSmiles.from_smiles(["CCO", "c1ccccc1", "CCO", "CCN"])
+    assert len(kept) == 3
+    assert "CCO" in kept and "CCN" in kept and "CCC" not in kept and 5 not in kept
+    np.testing.assert_array_equal(kept.contains(["CCN", "OCC", "c1ccccc1"]), [True, False, True])
+    assert np.all(np.diff(kept.hashes.astype(np.float64)) > 0)  # sorted, distinct
+    assert moses_data.smiles_hash("CCO") in set(kept.hashes.tolist())
+    empty = HashedSmiles.from_smiles([])
+    assert "CCO" not in empty and not empty.contains(["CCO"]).any()
+    with pytest.raises(TypeError, match="hashes only"):
+        list(kept)
+
+
+def test_canonical_hash_chunk_equals_canonical_smiles():
+    # The fast path must give chem.canonical_smiles' strings, including for
+    # input it treats specially (surrounding whitespace, non-canonical spellings).
+    smiles = ["OCC", "C1=CC=CC=C1", "N#CC", "C(Cl)(Cl)Cl", " CCO ", "C[C@H](N)C(=O)O"]
+    expected = HashedSmiles.from_smiles(canonical_smiles(s) for s in smiles).hashes
+    np.testing.assert_array_equal(np.unique(moses_data._canonical_hash_chunk(smiles)), expected)
+    for bad in ["C1CC", "", "CC\u00e9"]:  # unparsable, empty, a character RDKit truncates at
+        with pytest.raises(InvalidMolecule):
+            moses_data._canonical_hash_chunk(["CCO", bad])
 
 
 @pytest.mark.slow
-def test_canonicalising_in_worker_processes_keeps_the_order():
+def test_canonicalising_in_worker_processes_gives_the_same_set():
     smiles = ["OCC", "C1=CC=CC=C1", "N#CC", "C(Cl)(Cl)Cl"] * 3
-    expected = moses_data._canonicalise(smiles, n_jobs=1)
-    assert moses_data._canonicalise(smiles, n_jobs=2) == expected
+    serial = moses_data._canonical_hashes(smiles, n_jobs=1, progress=None)
+    assert len(serial) == 4
+    np.testing.assert_array_equal(moses_data._canonical_hashes(smiles, 2, None), serial)
+
+
+def test_prepare_reference_builds_everything_once(fresh_cache, monkeypatch):
+    # A short training list already decoded in the cache stands in for the
+    # 1.58M molecules (the real run is scripts/prepare_moses.py's).
+    decoded = fresh_cache / f"decoded-{moses_data.MOSES_VERSION}"
+    decoded.mkdir()
+    (decoded / "train.txt").write_text("OCC\nC1=CC=CC=C1\nCCO\nCC(=O)Nc1ccc(O)cc1\n")
+    calls = []
+    record = moses_data.prepare_reference(
+        fresh_cache, n_jobs=1, progress=lambda *a: calls.append(a)
+    )
+    assert moses_data.is_prepared(fresh_cache)
+    assert record["train_molecules"] == 4 and record["train_canonical_distinct"] == 3
+    train = moses_data.train_canonical(fresh_cache)
+    assert all(s in train for s in ["CCO", "c1ccccc1", "CC(=O)Nc1ccc(O)cc1"])
+    assert "OCC" not in train  # the spelling MOSES wrote is not what novelty compares
+    stages = {stage for stage, _, _ in calls}
+    assert any("wheel" in s for s in stages) and any("canonicalising 4" in s for s in stages)
+    assert all(0 <= done <= total for _, done, total in calls)
+    finished = {stage for stage, done, total in calls if done == total}
+    assert finished == stages  # every stage reached its end
+    assert moses_data.test_stats("test", fresh_cache).fcd_mu.shape == (512,)
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("a prepared cache must not be prepared again")
+
+    monkeypatch.setattr(moses_data, "_canonical_hashes", no_work)
+    monkeypatch.setattr(moses_data, "fetch_wheel", no_work)
+    assert moses_data.prepare_reference(fresh_cache) == record
+
+
+def test_prepared_training_set_holds_every_training_molecule(wheel):
+    train = moses_data.train_canonical()
+    assert moses_data.is_prepared()
+    # re-canonicalisation merges no two MOSES molecules
+    assert len(train) == moses_data.SPLIT_SIZES["train"]
+    sample = random.Random(0).sample(moses_data.moses_smiles("train"), 2000)
+    assert train.contains([canonical_smiles(s) for s in sample]).all()
+    test = random.Random(0).sample(moses_data.moses_smiles("test"), 2000)
+    # MOSES's test molecules are not in its training set
+    assert not train.contains([canonical_smiles(s) for s in test]).any()
 
 
 # --------------------------------------------------------------------------
