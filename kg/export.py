@@ -76,8 +76,19 @@ def export_hetero(store: GraphStore, labels: list[str] | None = None,
 
 
 def save_export(exported: Export, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"data": exported.data.to_dict(), "id_maps": exported.id_maps}, path)
+    """Write the export beside ``path`` and rename it into place, so a full disk or a
+    file-size limit leaves no half-written file; either is one clear KGError."""
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"data": exported.data.to_dict(), "id_maps": exported.id_maps}, partial)
+        partial.replace(path)
+    except (OSError, RuntimeError) as err:  # torch's zip writer reports EFBIG as RuntimeError
+        partial.unlink(missing_ok=True)
+        reason = getattr(err, "strerror", None) or str(err).strip().splitlines()[0][:160]
+        raise KGError(f"cannot write {path}: {reason} (is the disk full, or a file-size "
+                      "limit set?)") from err
 
 
 def load_export(path: Path) -> Export:

@@ -22,9 +22,7 @@ Bad input raises :class:`~kg.errors.SourceError` naming the file and the
 
 from __future__ import annotations
 
-import csv
 import gc
-import io
 import logging
 import re
 from collections.abc import Iterator
@@ -36,7 +34,7 @@ from pathlib import Path
 import pandas as pd
 
 from kg.errors import SourceError
-from kg.sources._io import decoded_lines
+from kg.sources._io import Table, decoded_lines, read_table
 from kg.tables import EdgeTable, GraphTables, NodeTable, Provenance
 
 log = logging.getLogger(__name__)
@@ -129,94 +127,9 @@ def _read_lines(path: Path) -> tuple[list[str], bool]:
     return [text.removesuffix("\n").removesuffix("\r") for text in lines], complete
 
 
-@dataclass
-class _Table:
-    """A tab-separated file's data rows, with their 1-based line numbers."""
-
-    path: Path
-    frame: pd.DataFrame  # one str column per header column
-    lines: list[int]  # lines[i] is the file line of frame row i
-
-    def check(self, column: str, pattern: re.Pattern[str], what: str) -> None:
-        """Raise SourceError at the first row whose ``column`` does not match."""
-        values = self.frame[column]
-        # ids repeat a lot (19K terms over 270K rows): match each distinct value once
-        wrong = [v for v in pd.unique(values) if not pattern.fullmatch(v)]
-        if wrong:
-            i = int(values.isin(wrong).to_numpy().argmax())
-            value = values.iat[i]
-            raise SourceError(self.path, self.lines[i], f"{column} {value!r} is not {what}")
-
-    def error_at(self, mask: pd.Series, reason: str) -> SourceError:
-        i = int(mask.to_numpy().argmax())
-        return SourceError(self.path, self.lines[i], reason)
-
-
-def _read_tsv(path: Path, required: tuple[str, ...], kind: str) -> _Table:
-    """Read a headed TSV file; leading ``#`` lines are comments.
-
-    Every data line must have exactly as many fields as the header. Blank
-    lines are skipped. No quoting: HPO's files have none, and a quote is a
-    plain character in a disease name.
-    """
-    lines, complete = _read_lines(path)
-    start = 0
-    while start < len(lines) and lines[start].startswith("#"):
-        start += 1
-    if start == len(lines):
-        raise SourceError(
-            path, len(lines), f"no header line: expected a {kind} file", hint="truncated?"
-        )
-    header = lines[start].split("\t")
-    n_tabs = len(header) - 1
-    missing = [c for c in required if c not in header]
-    if missing:
-        raise SourceError(
-            path,
-            start + 1,
-            f"header lacks column(s) {', '.join(missing)}",
-            hint=f"expected a {kind} file (HPO 2023+ format) with columns {', '.join(required)}",
-        )
-    if len(set(header)) != len(header):
-        raise SourceError(path, start + 1, "header repeats a column name")
-
-    data: list[str] = []
-    numbers: list[int] = []
-    for i in range(start + 1, len(lines)):
-        line = lines[i]
-        if not line:
-            continue
-        if line.count("\t") != n_tabs:
-            cut = i == len(lines) - 1 and not complete
-            raise SourceError(
-                path,
-                i + 1,
-                f"expected {len(header)} tab-separated fields (as in the header), "
-                f"found {line.count(chr(9)) + 1}"
-                + (" on a last line without newline" if cut else ""),
-                hint="the file looks truncated; fetch it again" if cut else "",
-            )
-        data.append(line)
-        numbers.append(i + 1)
-    if not data:
-        raise SourceError(
-            path, start + 1, "no data rows after the header", hint="the file looks truncated"
-        )
-    # The lines are checked; pandas' C parser splits them far faster than
-    # Python. No quoting (a quote is a plain character in a disease name), no
-    # NA conversion (an empty field is ""), and only "\n" ends a row.
-    frame = pd.read_csv(
-        io.StringIO("\n".join(data)),
-        sep="\t",
-        header=None,
-        names=header,
-        dtype=object,
-        quoting=csv.QUOTE_NONE,
-        na_filter=False,
-        lineterminator="\n",
-        engine="c",
-    )
-    return _Table(path, frame, numbers)
+def _read_tsv(path: Path, required: tuple[str, ...], kind: str) -> Table:
+    """A headed HPO table; leading ``#`` lines are comments (the sources' one reader)."""
+    return read_table(path, required, header=True, exact=False, comment="#", kind=kind)
 
 
 # --------------------------------------------------------------------------- hp.obo
@@ -239,83 +152,82 @@ class _Ontology:
     terms: dict[str, _Term]  # live and obsolete
 
 
-_TAG_LINE = re.compile(r"([A-Za-z][A-Za-z0-9_-]*):[ \t]*(.*)")
-# an OBO quoted string: "...", with backslash escapes; what follows is scope/xrefs
-_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
-_ESCAPE = re.compile(r"\\(.)")
+class _Lines:
+    """Finds the line of a term's clause, only when an error needs it (fastobo's tree
+    carries no line numbers)."""
+
+    def __init__(self, lines: list[str]):
+        self.lines = lines
+
+    def of(self, term: str, tag: str | None = None, value: str | None = None) -> int | None:
+        start = next((i for i, line in enumerate(self.lines)
+                      if line.split("!")[0].strip() == f"id: {term}"), None)
+        if start is None or tag is None:
+            return None if start is None else start + 1
+        for i in range(start + 1, len(self.lines)):
+            line = self.lines[i].strip()
+            if line.startswith("["):
+                break
+            if line.startswith(f"{tag}:") and (value is None or value in line):
+                return i + 1
+        return start + 1
 
 
-def _unquote(path: Path, line: int, tag: str, value: str) -> str:
-    match = _QUOTED.match(value)
-    if not match:
-        raise SourceError(path, line, f"{tag}: value must start with a quoted string: {value!r}")
-    # OBO escapes: \" \\ \n \t and "\x" for any other x meaning x itself
-    return _ESCAPE.sub(lambda m: {"n": "\n", "t": "\t"}.get(m[1], m[1]), match[1])
+def _check_id(path: Path, where: _Lines, term: str, tag: str, value: str) -> str:
+    if not HP_ID.fullmatch(value):
+        line = where.of(term) if tag == "id" else where.of(term, tag, value)
+        raise SourceError(path, line, f"{tag}: {value!r} does not look like an HP id "
+                          "(HP:nnnnnnn)")
+    return value
 
 
-def _first_token(path: Path, line: int, tag: str, value: str) -> str:
-    """An id-valued tag's id: the value up to a trailing ``{modifiers}`` or ``! comment``."""
-    token = value.split(maxsplit=1)[0] if value.strip() else ""
-    if not HP_ID.fullmatch(token):
-        raise SourceError(path, line, f"{tag}: {token!r} does not look like an HP id (HP:nnnnnnn)")
-    return token
-
-
-def _term(path: Path, start: int, tags: list[tuple[int, str, str]]) -> _Term:
-    """Build a [Term] from its ``(line, tag, value)`` list; ``start`` is its [Term] line."""
-    ids = [(line, value) for line, tag, value in tags if tag == "id"]
-    if not ids:
-        raise SourceError(path, start, "[Term] stanza without an id: line")
-    if len(ids) > 1:
-        raise SourceError(path, ids[1][0], "second id: line in one [Term] stanza")
-    term = _Term(_first_token(path, ids[0][0], "id", ids[0][1]))
-    for line, tag, value in tags:
-        if tag == "name":
-            term.name = value
-        elif tag == "def":
-            term.definition = _unquote(path, line, tag, value)
-        elif tag == "synonym":
-            term.synonyms.append(_unquote(path, line, tag, value))
-        elif tag == "alt_id":
-            term.alt_ids.append(_first_token(path, line, tag, value))
-        elif tag == "is_a":
-            term.parents.append(_first_token(path, line, tag, value))
-        elif tag == "is_obsolete":
-            term.obsolete = value == "true"
+def _term(path: Path, where: _Lines, frame) -> _Term:
+    """A [Term] frame of fastobo's syntax tree as the fields the graph keeps."""
+    term = _Term(_check_id(path, where, str(frame.id), "id", str(frame.id)))
+    for clause in frame:
+        kind = type(clause).__name__
+        if kind == "NameClause":
+            term.name = clause.name
+        elif kind == "DefClause":
+            term.definition = str(clause.definition)
+        elif kind == "SynonymClause":
+            term.synonyms.append(str(clause.synonym.desc))
+        elif kind == "AltIdClause":
+            term.alt_ids.append(_check_id(path, where, term.id, "alt_id", str(clause.alt_id)))
+        elif kind == "IsAClause":
+            term.parents.append(_check_id(path, where, term.id, "is_a", str(clause.term)))
+        elif kind == "IsObsoleteClause":
+            term.obsolete = bool(clause.obsolete)
     if not term.name:
-        raise SourceError(path, start, f"[Term] {term.id} has no name")
+        line = where.of(term.id)
+        raise SourceError(path, line - 1 if line else None, f"[Term] {term.id} has no name")
     return term
 
 
 def _parse_obo(path: Path) -> _Ontology:
-    """Read the header and every [Term] stanza; other stanzas are only syntax-checked."""
-    lines, _ = _read_lines(path)
-    header: dict[str, str] = {}
-    stanzas: list[tuple[int, list[tuple[int, str, str]]]] = []  # [Term] line, its tags
-    tags: list[tuple[int, str, str]] | None = None  # the open [Term]'s; None outside one
-    in_header = True
-    for number, line in enumerate(lines, start=1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("!"):
-            continue
-        if stripped.startswith("["):
-            if not stripped.endswith("]") or len(stripped) < 3:
-                raise SourceError(path, number, f"malformed stanza line {stripped!r}")
-            in_header = False
-            tags = [] if stripped == "[Term]" else None
-            if tags is not None:
-                stanzas.append((number, tags))
-            continue
-        match = _TAG_LINE.fullmatch(line)
-        if not match:
-            raise SourceError(path, number, f"not a 'tag: value' line: {line[:80]!r}")
-        if in_header:
-            header.setdefault(match[1], match[2].rstrip())
-        elif tags is not None:
-            tags.append((number, match[1], match[2].rstrip()))
+    """Read the header and every [Term] stanza with fastobo (a maintained OBO 1.4 parser
+    in Rust: the grammar checked whole, syntax errors with their line).
 
-    for required in ("format-version", "data-version"):
-        if not header.get(required):
+    The text goes through the sources' one reader first (UTF-8 with or without a BOM,
+    UTF-16 with a BOM, no NUL, file and line in every refusal). Measured on hp.obo
+    2025-01-16 (19,484 terms) on 2 busy cores: 13.6 s against 4.9 s for the hand-written
+    parser it replaced, with identical terms (0 differences in id, name, definition,
+    synonyms, alt_ids, parents, obsolete); taken for the maintained grammar.
+    """
+    import fastobo
+
+    lines, _ = _read_lines(path)
+    try:
+        doc = fastobo.loads("\n".join(lines) + "\n", threads=0)
+    except SyntaxError as err:
+        raise SourceError(path, err.lineno, f"not valid OBO: {err.msg}",
+                          hint="expected an hp.obo release") from None
+    except (ValueError, TypeError) as err:
+        raise SourceError(path, None, f"not valid OBO: {err}") from None
+    header = {type(c).__name__: c.raw_value() for c in doc.header}
+    for required, clause in (("format-version", "FormatVersionClause"),
+                             ("data-version", "DataVersionClause")):
+        if not header.get(clause):
             raise SourceError(
                 path,
                 1,
@@ -323,15 +235,18 @@ def _parse_obo(path: Path) -> _Ontology:
                 hint="expected an hp.obo release, whose header names format-version "
                 "and data-version",
             )
-    if not stanzas:
-        raise SourceError(path, None, "no [Term] stanzas", hint="the file looks truncated")
+    where = _Lines(lines)
     terms: dict[str, _Term] = {}
-    for start, stanza_tags in stanzas:
-        term = _term(path, start, stanza_tags)
+    for frame in doc:
+        if type(frame).__name__ != "TermFrame":
+            continue
+        term = _term(path, where, frame)
         if term.id in terms:
-            raise SourceError(path, start, f"{term.id} is defined twice")
+            raise SourceError(path, None, f"{term.id} is defined twice")
         terms[term.id] = term
-    return _Ontology(header["data-version"], terms)
+    if not terms:
+        raise SourceError(path, None, "no [Term] stanzas", hint="the file looks truncated")
+    return _Ontology(header["DataVersionClause"], terms)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -471,7 +386,7 @@ def _phenotype_tables(onto: _Ontology, skipped: dict[str, int]) -> tuple[NodeTab
     return NodeTable("Phenotype", nodes), EdgeTable("IS_A", "Phenotype", "Phenotype", edges)
 
 
-def _read_hpoa(path: Path) -> _Table:
+def _read_hpoa(path: Path) -> Table:
     table = _read_tsv(path, HPOA_COLUMNS, "phenotype.hpoa")
     table.check("database_id", DISEASE_ID, "a disease id such as OMIM:123456")
     table.check("hpo_id", HP_ID, "an HP id (HP:nnnnnnn)")

@@ -80,6 +80,7 @@ def load_triples_files(
     edges: dict[tuple[str, str, str], str] = {}  # (type, head, tail) -> relation text
     duplicates = 0
     for path in paths:
+        before = len(edges) + duplicates
         for row in read_tsv(path, COLUMNS, header=False):
             relation = row["relation"]
             rel_type = types.get(relation)
@@ -94,6 +95,9 @@ def load_triples_files(
                 duplicates += 1
             else:
                 edges[key] = relation
+        if len(edges) + duplicates == before:
+            raise SourceError(path, None, "no triples in the file (only blank lines)",
+                              "expected head<TAB>relation<TAB>tail lines")
 
     tables = GraphTables(
         provenance=Provenance(source=source, version=version or file_version(paths)),

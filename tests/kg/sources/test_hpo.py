@@ -329,7 +329,7 @@ MALFORMED = [
         replace_line(HPOA, HPOA_FIRST_DATA_LINE + 2, "OMIM:1\tA\t\tHP:0000118\tPMID:1"),
         hpo.HPOA_FILE,
         HPOA_FIRST_DATA_LINE + 2,
-        "expected 12 tab-separated fields",
+        "expected 12 fields",
         id="hpoa-short-line",
     ),
     pytest.param(
@@ -353,15 +353,15 @@ MALFORMED = [
         OBO[: OBO.index("intermittent")],
         hpo.OBO_FILE,
         obo_line('def: "A \\"seizure\\" is an intermittent abnormality." [PMID:1]'),
-        "quoted string",
+        "not valid OBO: expected QuotedString",
         id="obo-truncated-in-def",
     ),
     pytest.param(
         "obo",
         OBO[: OBO.index("id: HP:0004322")],
         hpo.OBO_FILE,
-        obo_line("id: HP:0004322") - 1,
-        "without an id",
+        obo_line("id: HP:0004322"),  # where the id was expected (fastobo's grammar)
+        "not valid OBO",
         id="obo-truncated-after-stanza-line",
     ),
     pytest.param(
@@ -384,8 +384,8 @@ MALFORMED = [
         "obo",
         OBO.replace("id: HP:0000001\n", ""),
         hpo.OBO_FILE,
-        obo_line("[Term]"),
-        "without an id",
+        obo_line("[Term]") + 1,  # where the id was expected
+        "not valid OBO",
         id="obo-stanza-without-id",
     ),
     pytest.param(
@@ -401,7 +401,7 @@ MALFORMED = [
         OBO.replace("name: Seizure", "Seizure"),
         hpo.OBO_FILE,
         obo_line("name: Seizure"),
-        "not a 'tag: value' line",
+        "not valid OBO",
         id="obo-not-a-tag-line",
     ),
     pytest.param(
