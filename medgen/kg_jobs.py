@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import math
+import pickle
 import re
 import time
 import warnings
@@ -169,6 +170,9 @@ def read_config_file(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise RunError(f"cannot read config {path}: {err.strerror or err}") from err
+    except UnicodeDecodeError as err:
+        line = path.read_bytes()[: err.start].count(b"\n") + 1
+        raise RunError(f"config {path}:{line} is not UTF-8 text") from err
     try:
         if path.suffix.lower() == ".json":
             raw = json.loads(text)
@@ -251,7 +255,7 @@ def new_run_id(config: JobConfig) -> str:
 
 
 def check_run_id(run_id: str) -> str:
-    if not _RUN_ID.match(run_id):
+    if not _RUN_ID.fullmatch(run_id):  # fullmatch: "$" would let "run\n" through
         raise RunError(f"run id {run_id!r} must be a plain name: letters, digits, '.', '_', "
                        "'-', starting with a letter or digit")
     return run_id
@@ -321,9 +325,15 @@ def read_job(run_dir: Path) -> dict[str, Any]:
         raise RunError(f"{run_dir} is not a training run (no {JOB_FILE}); train one with "
                        "`medgen kg train`")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
+        job = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise RunError(f"{path} is damaged: {err}") from err
+    missing = [k for k in ("run_id", "config", "graph")
+               if not isinstance(job, dict) or k not in job]
+    if missing:
+        raise RunError(f"{path} is not a `medgen kg train` job file (no {', '.join(missing)}); "
+                       "is this a run folder?")
+    return job
 
 
 def _write_json(path: Path, value: Any) -> None:
@@ -547,6 +557,17 @@ def load_diagnoser(run_dir: Path, **kwargs: Any) -> Diagnoser:
         raise RunError(f"run {run_dir} has not finished training (status "
                        f"{job.get('status')!r}, no {MODEL_FILE}): resume it with "
                        f"`medgen kg train --resume --out {run_dir}`")
-    task = LinkPredictionTask.load_from_checkpoint(model, map_location="cpu")
+    try:
+        # weights_only: a model file whose pickle would run code is refused unread
+        task = LinkPredictionTask.load_from_checkpoint(model, map_location="cpu",
+                                                       weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise RunError(f"{model}: refused: the file holds Python objects other than a "
+                       "checkpoint's plain data (loading it could run code)") from err
+    except (RuntimeError, KeyError, ValueError, TypeError, EOFError, AttributeError,
+            IndexError, OSError) as err:
+        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
+        raise RunError(f"{model}: not a `medgen kg train` model ({type(err).__name__}: "
+                       f"{first})") from err
     graph = TripleGraph.from_triples_dir(run_dir / SPLIT_DIR)
     return Diagnoser(task, graph, **kwargs)

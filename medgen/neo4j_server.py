@@ -333,6 +333,14 @@ db.tx_log.rotation.retention_policy=1 files
         st = self.status()
         if st.running:
             return st
+        # a killed server (its pid file left behind) may still be closing its sockets for
+        # a moment after its pid is gone: give the ports a few seconds before calling them
+        # taken
+        deadline = time.monotonic() + (10 if self.pid_file.exists() else 0)
+        while (st.pid is None and time.monotonic() < deadline
+               and (port_is_open("127.0.0.1", self.port)
+                    or port_is_open("127.0.0.1", self.http_port))):
+            time.sleep(0.2)
         if st.pid is None and port_is_open("127.0.0.1", self.port):
             raise ServerError(
                 f"port {self.port} is taken by another program: set MEDGEN_NEO4J_PORT to a free "

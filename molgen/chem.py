@@ -71,7 +71,15 @@ class _Captured:
 
     def reason(self, fallback: str) -> str:
         text = _LOG_TIMESTAMP.sub("", self._capture.messages).strip("\n")
-        return text or fallback
+        # RDKit spreads one error over lines (a parse error's input and caret, a "****"
+        # banner): the lines with words, joined, keep an error to one line
+        parts = []
+        for line in text.splitlines():
+            if line.startswith(("Violation occurred", "Stacktrace:")):
+                break  # RDKit's own source location and C++ trace: not for users
+            if any(c.isalnum() for c in line):
+                parts.append(line.strip())
+        return " | ".join(dict.fromkeys(parts)) or fallback
 
 
 @contextmanager

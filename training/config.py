@@ -10,6 +10,10 @@ the module turns it back into its dataclass with :func:`config_from`.
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +47,39 @@ def config_from(cls: type[C], value: C | Mapping[str, Any] | None) -> C:
     unknown = sorted(set(value) - names)
     if unknown:
         raise ValueError(f"unknown {cls.__name__} field(s) {unknown}; known: {sorted(names)}")
+    _check_plain_values(cls, value)
     return cls(**value)
+
+
+_PLAIN = (bool, int, float, str, type(None))
+
+
+def _check_plain_values(cls: type, value: Mapping[str, Any]) -> None:
+    """Fields typed bool, int, float or str (or unions of them with None) get a value of
+    that type, and a float is finite: a file's ``"dim": "big"`` or ``"lr": NaN`` is refused
+    here, naming the field, rather than failing (or training on NaN) later."""
+    try:
+        hints = typing.get_type_hints(cls)
+    except (NameError, TypeError):  # an annotation this module cannot resolve: no check
+        return
+    for name, given in value.items():
+        want = hints.get(name)
+        kinds = typing.get_args(want) if typing.get_origin(want) in (typing.Union,
+                                                                    types.UnionType) else (want,)
+        if not kinds or not all(k in _PLAIN for k in kinds):
+            continue  # lists, tuples, literals, nested configs: checked where they are used
+        ok = (given is None and type(None) in kinds
+              or isinstance(given, bool) and bool in kinds
+              or isinstance(given, numbers.Integral) and not isinstance(given, bool)
+              and (int in kinds or float in kinds)
+              or isinstance(given, numbers.Real) and not isinstance(given, bool)
+              and float in kinds
+              or isinstance(given, str) and str in kinds)
+        if not ok:
+            names = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+            raise TypeError(f"{cls.__name__}.{name} must be {names}, got {given!r}")
+        if isinstance(given, float) and not math.isfinite(given):
+            raise ValueError(f"{cls.__name__}.{name} must be a finite number, got {given!r}")
 
 
 # The precision words of the CLIs and benchmarks, as Lightning names them: bfloat16

@@ -49,8 +49,14 @@ def main(argv: list[str] | None = None) -> None:
         err.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         sys.exit(1)
     except Neo4jError as e:
-        err.print(f"[red]error:[/red] Neo4j: {escape(f'{e.code}: {e.message}')}", soft_wrap=True)
+        # Neo4j's syntax errors point at the query over several lines: the first says it
+        first = (e.message or "").strip().splitlines()[0] if (e.message or "").strip() else ""
+        err.print(f"[red]error:[/red] Neo4j: {escape(f'{e.code}: {first}')}", soft_wrap=True)
         sys.exit(1)
     except DriverError as e:
         err.print(f"[red]error:[/red] Neo4j driver: {escape(str(e))}", soft_wrap=True)
+        sys.exit(1)
+    except OSError as e:  # a full disk, a file-size limit, a folder that cannot be made
+        where = f"{e.filename}: " if e.filename else ""
+        err.print(f"[red]error:[/red] {escape(where + (e.strerror or str(e)))}", soft_wrap=True)
         sys.exit(1)
