@@ -133,6 +133,38 @@ def delete_other_runs(schema: Schema, rel_type: str) -> str:
     )
 
 
+def top_predictions(schema: Schema, rel_type: str) -> str:
+    """A run's best-scored ``PREDICTED_<TYPE>`` links, best first."""
+    predicted = predicted_type(schema, rel_type)
+    return (
+        f"MATCH (a)-[p:{_q(predicted)} {{run_id: $run_id}}]->(b) "
+        "RETURN a.id AS head, b.id AS tail, p.score AS score, p.rank AS rank, "
+        "elementId(p) AS link "
+        "ORDER BY p.score DESC, head, tail LIMIT $limit"
+    )
+
+
+# The paths that explain predicted links, stored on the links themselves (found by the
+# element ids top_predictions returned: a seek, not a scan).
+SET_EXPLANATIONS = (
+    "UNWIND $rows AS row MATCH ()-[p]->() WHERE elementId(p) = row.link "
+    "SET p.explanation = row.paths, p.explanation_costs = row.costs "
+    "RETURN count(p) AS written"
+)
+
+
+# Everything a run wrote, by its run_id: its predicted links (any PREDICTED_ type) and its
+# Candidate nodes with their links. Used when a run is removed or replaced.
+DELETE_RUN_PREDICTIONS = (
+    "MATCH ()-[p]->() WHERE type(p) STARTS WITH 'PREDICTED_' AND p.run_id = $run_id "
+    "CALL (p) { DELETE p } IN TRANSACTIONS OF 20000 ROWS"
+)
+DELETE_RUN_CANDIDATES = (
+    "MATCH (c:Candidate) WHERE c.run_id = $run_id "
+    "CALL (c) { DETACH DELETE c } IN TRANSACTIONS OF 5000 ROWS"
+)
+
+
 def _prop(name: str) -> str:
     if not is_identifier(name):
         raise SchemaError(f"bad property name {name!r}")

@@ -152,3 +152,29 @@ def explain(store: GraphStore, head: str, rel_type: str, tail: str,
         out.append(Explanation(" ".join(parts), nodes, rels, list(rec["degrees"]),
                                float(rec["cost"])))
     return out
+
+
+def explain_predictions(store: GraphStore, rel_type: str, run_id: str, *, top: int = 10,
+                        paths: int = 3) -> list[dict]:
+    """Explain a run's ``top`` best predicted links of ``rel_type`` with the graph's paths
+    between their ends and store them on the links (``explanation``: path texts, best
+    first; ``explanation_costs``). Returns the links with their paths."""
+    rows = store.run_read(queries.top_predictions(store.schema, rel_type), run_id=run_id,
+                          limit=top)
+    for row in rows:
+        found = explain(store, row["head"], rel_type, row["tail"], paths)
+        row["paths"] = [p.text for p in found]
+        row["costs"] = [round(p.cost, 4) for p in found]
+        row["explanations"] = found
+    payload = [{"link": r["link"], "paths": r["paths"], "costs": r["costs"]} for r in rows]
+    if payload:
+        with store.driver.session(database=store.database) as s:
+            s.execute_write(lambda tx: tx.run(queries.SET_EXPLANATIONS, rows=payload).consume())
+    return rows
+
+
+def delete_run(store: GraphStore, run_id: str) -> None:
+    """Remove what the run ``run_id`` wrote: its predicted links and its Candidate nodes."""
+    with store.driver.session(database=store.database) as s:
+        s.run(queries.DELETE_RUN_PREDICTIONS, run_id=run_id).consume()
+        s.run(queries.DELETE_RUN_CANDIDATES, run_id=run_id).consume()

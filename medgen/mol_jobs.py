@@ -52,21 +52,26 @@ def train_vae(corpus: list[str], out_dir: Path, *, tokenizer: str = "smiles",
               size: str = "small", epochs: int = 100, max_time: float | None = None,
               batch_size: int = 64, lr: float = 2e-3, lr_decay: bool = True, seed: int = 0,
               precision: str = "float32", mixture: int = 50,
-              on_fit_mixture: Callable[[int], None] | None = None) -> VAETraining:
+              on_fit_mixture: Callable[[int], None] | None = None,
+              progress_bar: bool | None = None, quiet: bool = False) -> VAETraining:
     """Train the VAE on ``corpus`` (SMILES) into ``out_dir`` on the shared engine, then
     fit a ``mixture``-component latent mixture into its checkpoint (0: none).
 
     The KL weight warms up over the first half of the run and the learning rate decays
     over all of it, the run's progress being the larger of its share of the epochs' steps
     and its share of ``max_time``. ``on_fit_mixture(n)`` is called before the mixture is
-    fitted on ``n`` molecules (a progress display's cue).
+    fitted on ``n`` molecules (a progress display's cue). ``quiet`` silences Lightning's
+    banners (for callers that print their own progress).
     """
+    import contextlib
+
     from molgen.latent_prior import DEFAULT_FIT_MOLECULES, attach_to_checkpoint, fit_latent_mixture
     from molgen.task import MolVAETask, MolVAETaskConfig, token_loaders
     from molgen.tokenizers import fit_tokenizer
     from training import seed_everything
     from training.config import LIGHTNING_PRECISION, TrainConfig
     from training.engine import fit
+    from training.quiet import quiet_lightning
 
     seed_everything(seed)
     try:
@@ -85,10 +90,11 @@ def train_vae(corpus: list[str], out_dir: Path, *, tokenizer: str = "smiles",
                           accelerator="cpu", devices=1, log_dir=str(out_dir.parent),
                           run_name=out_dir.name, num_sanity_val_steps=0,
                           log_every_n_steps=1, gradient_clip_val=50.0,
-                          precision=LIGHTNING_PRECISION[precision])
+                          precision=LIGHTNING_PRECISION[precision], progress_bar=progress_bar)
     except ValueError as e:
         raise RunError(f"cannot train: {e}") from e
-    result = fit(task, train_loader, run, val=val_loader)
+    with quiet_lightning() if quiet else contextlib.nullcontext():
+        result = fit(task, train_loader, run, val=val_loader)
     (out_dir / TRAIN_SMILES).write_text("\n".join(corpus) + "\n")
     loss = result.metrics.get("train_loss")
     outcome = VAETraining(result.last_checkpoint, len(corpus), result.epochs, loss, None, None)
