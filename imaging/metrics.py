@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import logging
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -56,8 +57,6 @@ def inception_path() -> Path:
 
 @functools.lru_cache(maxsize=1)
 def _inception_network() -> torch.jit.ScriptModule:
-    import warnings
-
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*torch.jit.load.*deprecated")
         return torch.jit.load(str(inception_path()), map_location="cpu").eval()
@@ -158,8 +157,10 @@ def kid(features_a: np.ndarray, features_b: np.ndarray, *, subset_size: int = 10
     size = min(subset_size, len(features_a), len(features_b))
     if size < 2:
         raise MetricError("KID needs at least two images in each set")
-    metric = KernelInceptionDistance(feature=InceptionFeatures(), subsets=subsets,
-                                     subset_size=size)
+    with warnings.catch_warnings():  # that it keeps the features: they are ours already
+        warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
+        metric = KernelInceptionDistance(feature=InceptionFeatures(), subsets=subsets,
+                                         subset_size=size)
     metric.update(torch.from_numpy(features_a), real=True)
     metric.update(torch.from_numpy(features_b), real=False)
     state = torch.random.get_rng_state()

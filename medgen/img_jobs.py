@@ -213,15 +213,20 @@ def train_job(config: ImgJobConfig, *, run_dir: Path | None = None, log: Log = p
         log_every_n_steps=min(50, steps_per_epoch), progress_bar=progress_bar)
     with _quiet_lightning():
         result = fit(task, loader, train_config, val=val)
+        # The weights at the end (a time budget rarely ends on a check) are scored too,
+        # and compete with the best checked ones.
+        final_kid = result.trainer.validate(task, val, verbose=False)[0].get(MONITOR)
     best = result.best_checkpoint
-    if best is not None and best.exists():
+    if best is not None and best.exists() and (final_kid is None
+                                               or result.best_score <= final_kid):
         shutil.copyfile(best, run_dir / MODEL_FILE)
         chosen = f"best val_kid {result.best_score:.4f} ({best.name})"
-    else:  # stopped before the first val_kid check: the final weights
+    else:
         result.trainer.save_checkpoint(run_dir / MODEL_FILE)
-        chosen = "final weights (no val_kid check ran)"
+        chosen = f"final weights, val_kid {final_kid:.4f}"
     record.update(status="trained", checkpoint=chosen, epochs=result.epochs,
                   optimizer_steps=result.global_step, best_val_kid=result.best_score,
+                  final_val_kid=final_kid,
                   train_seconds=time.monotonic() - started,
                   finished=datetime.now(UTC).isoformat(timespec="seconds"))
     _write_json(run_dir / JOB_FILE, record)
