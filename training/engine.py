@@ -99,7 +99,9 @@ def _callbacks(config: TrainConfig) -> tuple[list[Callback], ModelCheckpoint, bo
                                monitor=config.monitor, mode=config.mode, save_top_k=1,
                                every_n_epochs=config.checkpoint_every_n_epochs,
                                auto_insert_metric_name=False)
-        callbacks.append(best)
+        # first: under ddp_spawn Lightning hands only the first checkpoint callback's
+        # best path back to the main process
+        callbacks.insert(0, best)
     if config.patience is not None:
         callbacks.append(EarlyStopping(monitor=config.monitor, mode=config.mode,
                                        patience=config.patience))
