@@ -244,6 +244,9 @@ def kg_train(
                       ] = None,
     max_time: Annotated[float | None, typer.Option(
         min=0.001, help="Wall-clock training budget in seconds")] = None,
+    devices: Annotated[int | None, typer.Option(
+        "--devices", min=1, help="Train on N processes (CPU) or N GPUs with Lightning DDP "
+        "(gloo on CPU, NCCL on GPUs; spawned, so the job runs once); default 1")] = None,
     target: Annotated[list[str] | None, typer.Option(
         "--target", help="Relation to hold out, evaluate and predict (repeatable; "
         "default ASSOCIATED_WITH)")] = None,
@@ -287,6 +290,9 @@ def kg_train(
         job_config = jobs.load_config(config, **budget, **model_options)
         run_id = jobs.check_run_id(run_id or jobs.new_run_id(job_config))
         run_dir = out_dir or jobs.runs_dir() / run_id
+    if devices is not None:  # the engine's own settings: the job config passes them through
+        job_config.train.update(devices=devices,
+                                strategy="ddp_spawn" if devices > 1 else "auto")
     # progress goes to a terminal only (as the progress bars): piped, stderr stays for errors
     log = (lambda msg: err.print(escape(msg), soft_wrap=True)) if err.is_terminal else None
     outcome = jobs.train_job(open_store(), job_config, run_dir, run_id=run_id, resume=resume,
