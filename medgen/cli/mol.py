@@ -88,35 +88,31 @@ def mol_train(
         "runs/mol"),
     tokenizer: Annotated[TokenizerKind, typer.Option(
         help="What the model spells molecules in. smiles: some samples are invalid and are "
-        "dropped (22% after 40 CPU-minutes on MOSES, from the latent mixture), the rest lie "
-        "close to the training molecules (MOSES FCD/Test 0.78). kekule: SMILES with aromatic "
-        "rings as single and double bonds, so none can be misspelt (7% invalid, 4% with `mol "
-        "generate --syntax`; FCD/Test 1.00). selfies: every sample is valid because "
-        "SELFIES repairs what the model misspells, into molecules far from the training ones "
-        "(FCD/Test 9.48 at the same budget). README: Benchmarks"
+        "dropped; the rest lie close to the training molecules. kekule: SMILES with aromatic "
+        "rings as single and double bonds, so no aromatic ring can be misspelt. selfies: "
+        "every sample is valid because SELFIES repairs what the model misspells, into "
+        "molecules far from the training ones. Measured effects: docs/molecules.md"
         )] = TokenizerKind.smiles,
     size: Annotated[ModelSize, typer.Option(help="Model size")] = ModelSize.small,
     batch_size: Annotated[int, typer.Option(
-        min=1, help="Molecules a step. On a CPU a molecule costs about the same at 64 as at "
-        "256, so 64 buys four times the optimiser steps in a budget")] = 64,
+        min=1, help="Molecules a step. On a CPU a smaller batch buys more optimiser steps "
+        "in the same budget (docs/molecules.md)")] = 64,
     lr: Annotated[float, typer.Option(min=1e-6, help="Adam learning rate")] = 2e-3,
     lr_decay: Annotated[bool, typer.Option(
         "--lr-decay/--constant-lr", help="Let the learning rate fall to 5% along a cosine over "
-        "the run's steps. 40 CPU-minutes on MOSES (SMILES): FCD/Test 1.12 and 56% of held-out "
-        "molecules reconstructed, against 1.26 and 38% at a constant 1e-3")] = True,
+        "the run's steps, or keep it at --lr. Measured effect: docs/molecules.md")] = True,
     seed: Annotated[int, typer.Option()] = 0,
     skip_invalid: Annotated[bool, typer.Option(
         "--skip-invalid/--strict", help="Skip invalid molecules (listed with file:line) or "
         "refuse the file")] = True,
     precision: Annotated[Precision, typer.Option(
-        help="bfloat16 trains with bf16 autocast over float32 weights: ~1.3x faster on CPUs "
-        "with AVX512-BF16 or AMX, much slower on others")] = Precision.float32,
+        help="bfloat16 trains with bf16 autocast over float32 weights: faster on CPUs with "
+        "AVX512-BF16 or AMX, much slower on others (docs/molecules.md)")] = Precision.float32,
     mixture: Annotated[int, typer.Option(
         "--mixture", min=0, help="After training, fit a Gaussian mixture of this many "
         "components to the latent codes of (up to 20,000) training molecules, which `mol "
-        "generate` samples instead of N(0, I): about a minute on 2 cores, after the "
-        "--max-time budget. 40 CPU-minutes on MOSES (SMILES): FCD/Test 0.78 against 1.12, "
-        "78% valid against 70% (README). 0: none")] = 50,
+        "generate` samples instead of N(0, I); it runs after the --max-time budget. 0: none. "
+        "Measured effect: docs/molecules.md")] = 50,
 ) -> None:
     """Train the SMILES (or SELFIES) VAE on a file or on MOSES, small CPU-friendly sizes,
     then fit the latent mixture that `mol generate` samples from."""
@@ -173,42 +169,38 @@ def mol_generate(
     optimise: Annotated[Objective | None, typer.Option(
         help="Raise this property around each seed, keeping SA <= 4 and Tanimoto >= 0.4: a "
         "head fitted on the model's training molecules picks which of 20,000 nearby latents "
-        "to decode (672, in 4 rounds). 30 low-QED MOSES seeds: mean QED gain 0.31 against "
-        "0.27 for as many random decodings (README)")] = None,
+        "to decode (672, in 4 rounds). Measured gain: docs/molecules.md")] = None,
     temperature: Annotated[float, typer.Option(
         min=0.0, help="Of the token draws: 1 samples the model as MOSES scores it; lower "
-        "draws closer to MOSES test molecules and more valid ones (README: FCD/Test 1.44 at "
-        "1, 1.29 at 0.7 for the 40-minute SMILES model from N(0, I), 70% and 76% valid); "
-        "0 decodes "
-        "greedily")] = 1.0,
+        "draws closer to MOSES test molecules and more valid ones; 0 decodes greedily. "
+        "Measured effect: docs/molecules.md")] = 1.0,
     prior: Annotated[Prior, typer.Option(
         help="Where prior samples start: mixture, the latent mixture `mol train` fits after "
-        "training (MOSES, 40-minute SMILES model: FCD/Test 0.78 against 1.12, README); normal, "
-        "N(0, I), as MOSES "
-        "samples; auto, the mixture when the model has one")] = Prior.auto,
+        "training; normal, N(0, I), as MOSES samples; auto, the mixture when the model has "
+        "one. Measured effect: docs/molecules.md")] = Prior.auto,
     syntax: Annotated[bool, typer.Option(
         "--syntax/--no-syntax", help="SMILES models: mask, as each token is drawn, the "
         "tokens that cannot be right there (a branch closed that never opened, a ring bond "
-        "closed onto a bonded atom, a misnumbered ring, a bond beyond an atom's valence). "
-        "Kekule models (mol train --tokenizer kekule): 7% -> 4% invalid, FCD/Test 1.00 -> "
-        "1.06 on MOSES (README)")] = False,
+        "closed onto a bonded atom, a misnumbered ring, a bond beyond an atom's valence); "
+        "Kekule models (mol train --tokenizer kekule) too. Measured effect: "
+        "docs/molecules.md")] = False,
     conformers: Annotated[bool, typer.Option(
         help="3D conformers in the SDF (ETKDG + MMFF)")] = False,
     seed: Annotated[int, typer.Option()] = 0,
     workers: Annotated[int, typer.Option(
-        min=1, help="Processes for the RDKit work (properties, PAINS/Brenk, InChIKey), "
-        "~5 ms a molecule in one")] = _default_workers(),
+        min=1, help="Processes for the RDKit work (properties, PAINS/Brenk, "
+        "InChIKey)")] = _default_workers(),
     threads: Annotated[int, typer.Option(
         min=1, help="Torch threads for sampling: the decoder's small products gain little "
         "from more, and lose much when another process holds a core")] = 1,
     precision: Annotated[Precision, typer.Option(
         help="Precision of the decoder's matrix products in prior sampling. bfloat16 samples "
-        "~1.4x faster on CPUs with AVX512-BF16 or AMX (slower on others) and draws other "
-        "molecules from the same --seed")] = Precision.float32,
+        "faster on CPUs with AVX512-BF16 or AMX (slower on others) and draws other "
+        "molecules from the same --seed (docs/molecules.md)")] = Precision.float32,
     fused: Annotated[bool, typer.Option(
         help="Compile the decoder's GRU step with torch.compile (needs a C++ compiler): "
-        "prior sampling ~15% faster with --precision bfloat16, ~7% in float32, after 5-20 s "
-        "of compiling, so for large -n only")] = False,
+        "faster prior sampling after seconds of compiling, so for large -n only. Measured "
+        "effect: docs/molecules.md")] = False,
 ) -> None:
     """Sample molecules and write candidates.csv and candidates.sdf (valid, de-duplicated,
     with properties and filter flags)."""
