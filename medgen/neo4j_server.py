@@ -20,6 +20,7 @@ pid the kernel gave to another program is dropped, not obeyed.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import secrets
 import shutil
@@ -137,6 +138,15 @@ def _pid_alive(pid: int) -> bool:
             return fh.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return True
+
+
+def _die_with_parent() -> None:
+    """In a neo4j-admin child: be killed when the medgen process that ran it dies, so a
+    killed import or load never goes on writing alone (Linux PR_SET_PDEATHSIG)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the child may outlive a killed parent
+        pass
 
 
 def _cmdline(pid: int) -> list[str]:
@@ -320,7 +330,7 @@ db.tx_log.rotation.retention_policy=1 files
             proc = subprocess.run(
                 cmd, stdin=stdin if stdin is not None else subprocess.DEVNULL,
                 stdout=stdout if stdout is not None else subprocess.PIPE,
-                stderr=subprocess.PIPE, env=env)
+                stderr=subprocess.PIPE, env=env, preexec_fn=_die_with_parent)
         out = (proc.stdout or b"").decode(errors="replace") if stdout is None else ""
         errtext = proc.stderr.decode(errors="replace")
         if proc.returncode != 0:

@@ -36,13 +36,17 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: turns known errors into one clear line and a non-zero exit."""
     import logging
 
-    from neo4j.exceptions import DriverError, Neo4jError
+    from neo4j.exceptions import DriverError, Neo4jError, ServiceUnavailable, SessionExpired
 
     # the driver logs a failed connection itself ("Unable to retrieve routing information");
     # the error below says it once, with what to do. Handlers a user configures still get it.
     driver_log = logging.getLogger("neo4j")
     if not driver_log.handlers:
         driver_log.addHandler(logging.NullHandler())
+    # the driver's DEBUG records carry every query's parameters (a patient's phenotypes
+    # given to `kg diagnose`, say): never emitted unless someone set its level on purpose
+    if driver_log.level == logging.NOTSET:
+        driver_log.setLevel(logging.INFO)
     try:
         # standalone mode handles usage errors and --help itself (exit 2 / 0)
         app(args=argv, prog_name="medgen")
@@ -53,6 +57,13 @@ def main(argv: list[str] | None = None) -> None:
         # Neo4j's syntax errors point at the query over several lines: the first says it
         first = (e.message or "").strip().splitlines()[0] if (e.message or "").strip() else ""
         err.print(f"[red]error:[/red] Neo4j: {escape(f'{e.code}: {first}')}", soft_wrap=True)
+        sys.exit(1)
+    except (ServiceUnavailable, SessionExpired) as e:
+        # the server went away mid-command (killed, restarted, network): writes are batched
+        # MERGEs, so what was committed is whole and a rerun completes the rest
+        err.print(f"[red]error:[/red] lost the connection to Neo4j ({escape(str(e))}); check "
+                  "that it is up (`medgen neo4j status`) and rerun: the writes are idempotent",
+                  soft_wrap=True)
         sys.exit(1)
     except DriverError as e:
         err.print(f"[red]error:[/red] Neo4j driver: {escape(str(e))}", soft_wrap=True)
