@@ -245,7 +245,9 @@ def load_task(run_dir: Path):
     from imaging.task import GANTask
 
     with _quiet_lightning():
-        return GANTask.load_from_checkpoint(Path(run_dir) / MODEL_FILE, map_location="cpu")
+        # the checkpoint holds tensors and builtin values only (the config saved as a dict)
+        return GANTask.load_from_checkpoint(Path(run_dir) / MODEL_FILE, map_location="cpu",
+                                            weights_only=True)
 
 
 def sampler_of(task) -> Callable[[np.ndarray, int], np.ndarray]:
