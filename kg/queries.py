@@ -159,6 +159,10 @@ DELETE_RUN_PREDICTIONS = (
     "MATCH ()-[p]->() WHERE type(p) STARTS WITH 'PREDICTED_' AND p.run_id = $run_id "
     "CALL (p) { DELETE p } IN TRANSACTIONS OF 20000 ROWS"
 )
+DELETE_RUN_EMBEDDINGS = (
+    "MATCH (n) WHERE n.embedding_run_id = $run_id "
+    "CALL (n) { REMOVE n.embedding, n.embedding_run_id } IN TRANSACTIONS OF 5000 ROWS"
+)
 DELETE_RUN_CANDIDATES = (
     "MATCH (c:Candidate) WHERE c.run_id = $run_id "
     "CALL (c) { DETACH DELETE c } IN TRANSACTIONS OF 5000 ROWS"
@@ -198,7 +202,8 @@ def set_vectors(schema: Schema, label: str, prop: str) -> str:
     label, prop = schema.label(label), _prop(prop)
     return (
         f"UNWIND $rows AS row MATCH (n:{_q(label)} {{{KEY}: row.id}}) "
-        f"CALL db.create.setNodeVectorProperty(n, '{prop}', row.vector) RETURN count(n) AS written"
+        f"CALL db.create.setNodeVectorProperty(n, '{prop}', row.vector) "
+        f"SET n.{prop}_run_id = $run_id RETURN count(n) AS written"
     )
 
 

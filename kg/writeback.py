@@ -57,8 +57,10 @@ def write_predictions(store: GraphStore, rel_type: str, start_label: str, end_la
 
 
 def write_embeddings(store: GraphStore, label: str, ids: list[str], vectors: np.ndarray,
-                     prop: str = EMBEDDING_PROPERTY, batch_size: int = 2000) -> int:
-    """Store one vector per node as ``prop`` with a cosine vector index on it."""
+                     prop: str = EMBEDDING_PROPERTY, batch_size: int = 2000,
+                     run_id: str | None = None) -> int:
+    """Store one vector per node as ``prop`` with a cosine vector index on it, and the run
+    that wrote it as ``<prop>_run_id`` (so removing the run removes its vectors)."""
     vectors = np.asarray(vectors, dtype=np.float32)
     if vectors.ndim != 2 or len(ids) != vectors.shape[0]:
         raise KGError(f"need one vector per id: {len(ids)} ids, vectors of shape {vectors.shape}")
@@ -77,7 +79,7 @@ def write_embeddings(store: GraphStore, label: str, ids: list[str], vectors: np.
                     for n, v in zip(ids[i : i + batch_size], vectors[i : i + batch_size],
                                     strict=True)]
             written += s.execute_write(
-                lambda tx, r=rows: tx.run(query, rows=r).single()["written"])
+                lambda tx, r=rows: tx.run(query, rows=r, run_id=run_id).single()["written"])
     return written
 
 
@@ -174,7 +176,9 @@ def explain_predictions(store: GraphStore, rel_type: str, run_id: str, *, top: i
 
 
 def delete_run(store: GraphStore, run_id: str) -> None:
-    """Remove what the run ``run_id`` wrote: its predicted links and its Candidate nodes."""
+    """Remove what the run ``run_id`` wrote: its predicted links, the embeddings it left (a
+    later run's are another run's) and its Candidate nodes."""
     with store.driver.session(database=store.database) as s:
         s.run(queries.DELETE_RUN_PREDICTIONS, run_id=run_id).consume()
+        s.run(queries.DELETE_RUN_EMBEDDINGS, run_id=run_id).consume()
         s.run(queries.DELETE_RUN_CANDIDATES, run_id=run_id).consume()

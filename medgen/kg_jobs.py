@@ -484,7 +484,7 @@ def train_job(store: GraphStore, config: JobConfig, run_dir: Path, *, run_id: st
             for k, label in enumerate(graph.node_types):
                 idx = np.flatnonzero(types == k)
                 n_emb += write_embeddings(store, label, [graph.node_ids[i] for i in idx],
-                                          vectors[idx])
+                                          vectors[idx], run_id=run_id)
 
     outcome = TrainOutcome(
         run_id=run_id, run_dir=run_dir, graph=graph.summary(), epochs=result.epochs,

@@ -13,7 +13,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from medgen.cli import cypher, img, kg, mol, neo4j, run
+from medgen.cli import cypher, img, kg, mol, neo4j, run, runs
 from medgen.cli.output import err
 from training.errors import MedgenError
 
@@ -27,6 +27,7 @@ app = typer.Typer(
 app.add_typer(neo4j.app, name="neo4j")
 app.add_typer(kg.app, name="kg")
 app.add_typer(mol.app, name="mol")
+app.add_typer(runs.app, name="runs")
 app.add_typer(img.app, name="img")
 app.command("cypher")(cypher.cypher)
 app.command("run")(run.run_main)

@@ -364,3 +364,32 @@ def test_sampling_without_its_backend_names_the_build_script(cli, tmp_path, monk
     result = cli("kg", "train", "--config", str(sampled_config(tmp_path)), "--out",
                  str(tmp_path / "run"))
     assert_one_line_error(result, "build_sampling_wheels.sh")
+
+
+# ---- runs: listed, and removed with what they wrote ------------------------------------
+def test_runs_list_and_rm_remove_a_run_with_its_links_and_embeddings(cli, trained,
+                                                                     config_file, env):
+    assert trained[0].code == 0
+    second = cli("kg", "train", "--config", str(config_file), "--run-id", "second-run")
+    assert second.code == 0, second.err
+    listed = json.loads(cli("runs", "list", "--format", "json").out)
+    mine = {r["run"]: r for r in listed if r["kind"] == "kg"}
+    assert set(mine) == {RUN_ID, "second-run"}
+    assert mine["second-run"]["metric"].startswith("test MRR ")
+    assert mine["second-run"]["status"] == "done" and mine["second-run"]["size MB"] > 0
+
+    def links(run_id: str) -> int:
+        return query_json(cli, "MATCH ()-[p:PREDICTED_ASSOCIATED_WITH {run_id: $r}]->() "
+                               "RETURN count(p) AS n", f"r={run_id}")[0]["n"]
+
+    def embedded(run_id: str) -> int:
+        return query_json(cli, "MATCH (n) WHERE n.embedding_run_id = $r RETURN count(n) AS n",
+                          f"r={run_id}")[0]["n"]
+
+    assert links("second-run") > 0 and links(RUN_ID) > 0 and embedded("second-run") > 0
+    removed = cli("runs", "rm", "second-run", "--yes")
+    assert removed.code == 0, removed.err
+    assert not (env / "runs" / "second-run").exists() and trained[1].exists()
+    assert links("second-run") == 0 and embedded("second-run") == 0
+    assert links(RUN_ID) > 0  # the other run's predictions stay
+    assert_one_line_error(cli("runs", "rm", "no-such-run", "--yes"), "no run 'no-such-run'")
