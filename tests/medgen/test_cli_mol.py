@@ -68,7 +68,7 @@ def model_dir(mounted, drugs_file, tmp_path_factory) -> Path:
 
 def _hparams(run: Path) -> dict:
     checkpoint = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu",
-                            weights_only=False)
+                            weights_only=True)
     return checkpoint["hyper_parameters"]
 
 
@@ -106,7 +106,7 @@ def test_train_fits_a_latent_mixture_into_the_checkpoint(model_dir, drugs_file, 
     from molgen.latent_prior import CHECKPOINT_KEY
 
     checkpoint = torch.load(model_dir / "checkpoints" / "last.ckpt", map_location="cpu",
-                            weights_only=False)
+                            weights_only=True)
     # a dozen drugs' codes in 16 dimensions hold one component, not the 50 asked for
     assert checkpoint[CHECKPOINT_KEY]["fitted_on"] == len(DRUGS)
     mixture = load_model(model_dir).latent_mixture
@@ -183,7 +183,7 @@ def test_train_constant_lr_on_request(mounted, drugs_file, tmp_path, capsys):
     config = _hparams(out)["config"]
     assert config["lr_decay_share"] == 0 and config["lr"] == 0.005
     checkpoint = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu",
-                            weights_only=False)
+                            weights_only=True)
     assert checkpoint["optimizer_states"][0]["param_groups"][0]["lr"] == 0.005
 
 
@@ -200,7 +200,7 @@ def test_train_schedules_on_the_clock_when_max_time_ends_the_run(mounted, drugs_
     assert logged.iloc[0] < 0.001 and logged.iloc[-1] == pytest.approx(0.01)
     assert logged.is_monotonic_increasing
     checkpoint = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu",
-                            weights_only=False)
+                            weights_only=True)
     assert checkpoint["optimizer_states"][0]["param_groups"][0]["lr"] < 0.2 * 2e-3
 
 

@@ -131,7 +131,7 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(store, tmp_path, monkeypa
         jobs.train_job(store, config, run, run_id="r1", callbacks=[Kill(at=3)])
     job = jobs.read_job(run)
     assert job["status"] == "training" and not (run / jobs.MODEL_FILE).exists()
-    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["epoch"] == 2
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 2
     with pytest.raises(RunError, match="has not finished training"):
         jobs.load_diagnoser(run)
 

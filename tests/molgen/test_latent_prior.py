@@ -135,7 +135,7 @@ def test_checkpoint_carries_the_mixture(task, tmp_path):
     assert not path.with_name("model.ckpt.partial").exists()
     loaded = MolVAETask.load_from_checkpoint(path)
     assert torch.equal(loaded.latent_mixture.means, mixture.means)
-    assert torch.equal(torch.load(path, weights_only=False)[CHECKPOINT_KEY]["scale_tril"],
+    assert torch.equal(torch.load(path, weights_only=True)[CHECKPOINT_KEY]["scale_tril"],
                        mixture.scale_tril)
     # and the task writes it back when Lightning saves it
     saved: dict = {}

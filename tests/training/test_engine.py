@@ -149,7 +149,7 @@ def test_early_stopping_on_the_monitored_metric(tmp_path):
     result = fit(StuckRegressor(), train, config(tmp_path, max_epochs=20, patience=2), val=val)
     assert result.epochs == 3  # the first value, then two epochs without improvement
     # last.ckpt is the latest epoch even though the metric stopped improving
-    assert torch.load(result.last_checkpoint, weights_only=False)["epoch"] == 2
+    assert torch.load(result.last_checkpoint, weights_only=True)["epoch"] == 2
     assert result.best_checkpoint.name == "best-000.ckpt"
 
 
