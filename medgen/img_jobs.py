@@ -15,13 +15,10 @@ Real images' Inception features are cached under ``<state dir>/imaging/features`
 from __future__ import annotations
 
 import json
-import logging
 import math
 import shutil
 import time
-import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +27,9 @@ from typing import Any
 import numpy as np
 
 from medgen.errors import RunError
+from training.checkpoints import load_module
 from training.paths import state_dir
+from training.quiet import quiet_lightning
 
 JOB_FILE = "job.json"
 MODEL_FILE = "model.ckpt"
@@ -118,22 +117,6 @@ def new_run_id(config: ImgJobConfig) -> str:
     return f"{stamp}-{safe}-{config.resolution}px"
 
 
-@contextmanager
-def _quiet_lightning() -> Iterator[None]:
-    logger = logging.getLogger("lightning.pytorch")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-            warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
-            warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
-            warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
-            yield
-    finally:
-        logger.setLevel(level)
-
-
 def load_data(config: ImgJobConfig):
     """The job's image set (raises ImageSourceError naming a bad file; writes nothing)."""
     from imaging.data import load_image_set
@@ -211,7 +194,7 @@ def train_job(config: ImgJobConfig, *, run_dir: Path | None = None, log: Log = p
         log_dir=str(run_dir.parent), run_name=run_dir.name, monitor=MONITOR, mode="min",
         patience=config.patience, check_val_every_n_epoch=every, num_sanity_val_steps=0,
         log_every_n_steps=min(50, steps_per_epoch), progress_bar=progress_bar)
-    with _quiet_lightning():
+    with quiet_lightning():
         result = fit(task, loader, train_config, val=val)
         # The weights at the end (a time budget rarely ends on a check) are scored too,
         # and compete with the best checked ones.
@@ -244,10 +227,8 @@ def train_job(config: ImgJobConfig, *, run_dir: Path | None = None, log: Log = p
 def load_task(run_dir: Path):
     from imaging.task import GANTask
 
-    with _quiet_lightning():
-        # the checkpoint holds tensors and builtin values only (the config saved as a dict)
-        return GANTask.load_from_checkpoint(Path(run_dir) / MODEL_FILE, map_location="cpu",
-                                            weights_only=True)
+    # the checkpoint holds tensors and builtin values only (the config saved as a dict)
+    return load_module(GANTask, Path(run_dir) / MODEL_FILE, "medgen img train model")
 
 
 def sampler_of(task) -> Callable[[np.ndarray, int], np.ndarray]:

@@ -21,14 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import math
-import pickle
 import re
 import time
-import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,7 +43,9 @@ from kg.store import GraphStore
 from kg.writeback import write_embeddings, write_predictions
 from medgen.errors import RunError
 from training import TrainConfig, config_from, config_to_dict, fit, seed_everything, select_device
+from training.checkpoints import load_module
 from training.paths import state_dir
+from training.quiet import quiet_lightning
 
 JOB_FILE = "job.json"
 MODEL_FILE = "model.ckpt"
@@ -370,24 +368,6 @@ class TrainOutcome:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
 
 
-@contextmanager
-def _quiet_lightning() -> Iterator[None]:
-    # The tensors live in memory, so worker processes would only add start-up time;
-    # Lightning's banner about accelerators is noise in a command's output.
-    logger = logging.getLogger("lightning.pytorch")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-            warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
-            # Lightning 2.6 on torch 2.10+ warns of its own use of torch's pytree API
-            warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
-            yield
-    finally:
-        logger.setLevel(level)
-
-
 def train_job(store: GraphStore, config: JobConfig, run_dir: Path, *, run_id: str,
               resume: bool = False, log: Log | None = None,
               callbacks: list | None = None) -> TrainOutcome:
@@ -438,7 +418,7 @@ def train_job(store: GraphStore, config: JobConfig, run_dir: Path, *, run_id: st
     seed_everything(train_config.seed)
     task = LinkPredictionTask(config.model, graph)
     t_train = time.perf_counter()
-    with _quiet_lightning():
+    with quiet_lightning():
         result = fit(task, None, train_config, callbacks=callbacks)
     train_seconds = time.perf_counter() - t_train
     log(f"trained {result.epochs} epochs in {train_seconds:.1f} s"
@@ -557,17 +537,6 @@ def load_diagnoser(run_dir: Path, **kwargs: Any) -> Diagnoser:
         raise RunError(f"run {run_dir} has not finished training (status "
                        f"{job.get('status')!r}, no {MODEL_FILE}): resume it with "
                        f"`medgen kg train --resume --out {run_dir}`")
-    try:
-        # weights_only: a model file whose pickle would run code is refused unread
-        task = LinkPredictionTask.load_from_checkpoint(model, map_location="cpu",
-                                                       weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise RunError(f"{model}: refused: the file holds Python objects other than a "
-                       "checkpoint's plain data (loading it could run code)") from err
-    except (RuntimeError, KeyError, ValueError, TypeError, EOFError, AttributeError,
-            IndexError, OSError) as err:
-        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
-        raise RunError(f"{model}: not a `medgen kg train` model ({type(err).__name__}: "
-                       f"{first})") from err
+    task = load_module(LinkPredictionTask, model, "`medgen kg train` model")
     graph = TripleGraph.from_triples_dir(run_dir / SPLIT_DIR)
     return Diagnoser(task, graph, **kwargs)

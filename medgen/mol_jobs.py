@@ -11,8 +11,6 @@ A model folder written by :func:`train_vae`::
 from __future__ import annotations
 
 import dataclasses
-import pickle
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,23 +124,10 @@ def resolve_checkpoint(model: Path) -> Path:
 
 def load_model(model: Path):
     from molgen.task import MolVAETask
+    from training.checkpoints import load_module
 
     path = resolve_checkpoint(model)
-    try:
-        # weights_only: a checkpoint is plain data; a file whose pickle would import or
-        # call anything else is refused unread
-        with warnings.catch_warnings():  # torch warns about a foreign pickle's protocol
-            warnings.simplefilter("ignore", UserWarning)
-            task = MolVAETask.load_from_checkpoint(path, map_location="cpu",
-                                                   weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise RunError(f"{path}: refused: the file holds Python objects other than a "
-                       "checkpoint's plain data (loading it could run code)") from e
-    except (RuntimeError, KeyError, ValueError, TypeError, EOFError, AttributeError,
-            IndexError, OSError) as e:
-        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
-        raise RunError(f"{path}: not a molecule VAE checkpoint ({type(e).__name__}: "
-                       f"{first})") from e
+    task = load_module(MolVAETask, path, "molecule VAE checkpoint")
     return task.eval()
 
 

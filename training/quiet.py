@@ -23,6 +23,7 @@ def quiet_lightning() -> Iterator[None]:
             # tensors in memory: worker processes would only add start-up time
             warnings.filterwarnings("ignore", message=".*does not have many workers.*")
             warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
+            warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
             # Lightning 2.6 on torch 2.10+ warns of its own use of torch's pytree API
             warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
             warnings.filterwarnings("ignore", message=".*has no `val_dataloader`.*")
