@@ -5,16 +5,22 @@ same indices).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from torch_geometric.data import HeteroData
 
 from kg.errors import KGError
 from kg.store import GraphStore
+
+with warnings.catch_warnings():
+    # PyG scripts a few helpers with torch.jit at import, which torch 2.10+ calls
+    # deprecated: a warning about PyG's internals, not something a user can act on
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
+    from torch_geometric.data import HeteroData
 
 
 @dataclass
@@ -86,7 +92,8 @@ def save_export(exported: Export, path: Path) -> None:
         partial.replace(path)
     except (OSError, RuntimeError) as err:  # torch's zip writer reports EFBIG as RuntimeError
         partial.unlink(missing_ok=True)
-        reason = getattr(err, "strerror", None) or str(err).strip().splitlines()[0][:160]
+        # torch's zip writer says only "unexpected pos ..." when a write falls short
+        reason = getattr(err, "strerror", None) or "the file could not be written whole"
         raise KGError(f"cannot write {path}: {reason} (is the disk full, or a file-size "
                       "limit set?)") from err
 
