@@ -17,6 +17,7 @@ import fcntl
 import json
 import os
 import platform
+import shlex
 import shutil
 import sys
 import time
@@ -87,9 +88,13 @@ def write_page(doc: dict, path: Path) -> None:
     for row in doc["rows"]:
         f, t = row["figures"], row["training"]
         lines += [f"## {row['set']}", "",
-                  f"`{row['command']}` on {row['date']}; {t['epochs']} epochs, "
-                  f"{t['optimizer_steps']} optimiser steps in {t['train_seconds']:.0f} s of "
-                  f"training (budget {row['budget']['max_train_seconds']:.0f} s), model: "
+                  f"`{row['command']}` on {row['date']}; trained by "
+                  f"`{row.get('trained_by', 'that command')}`: {t['epochs']} epochs, "
+                  f"{t['optimizer_steps']} optimiser steps ({t['optimizer_steps'] // 2} "
+                  f"batches of {t['batch_size']}) within a "
+                  f"{row['budget']['max_train_seconds']:.0f} s fit budget; the training job "
+                  f"took {t['train_seconds']:.0f} s with the monitor's real features and the "
+                  "final val_kid; model: "
                   f"{t['checkpoint']}; load average before / after "
                   f"{row['load_average_1_5_15']['before']} / "
                   f"{row['load_average_1_5_15']['after']}.", "",
@@ -184,7 +189,7 @@ def run_set(key: str, args: argparse.Namespace) -> dict:
     figures = {k: v for k, v in report.items() if k not in ("goals", "run", "pictures")}
     return {
         "set": name,
-        "command": "nice -n 5 .venv/bin/python " + " ".join(sys.argv),
+        "command": "nice -n 5 .venv/bin/python " + shlex.join(sys.argv),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "hardware": hardware(),
         "load_average_1_5_15": {"before": [round(x, 2) for x in load_before],

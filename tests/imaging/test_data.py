@@ -119,7 +119,7 @@ def test_dicom_from_pydicoms_bundled_files(tmp_path):
 
 def test_nifti_volume_cut_into_slices(tmp_path):
     volume = np.zeros((20, 20, 12), np.float32)
-    volume[4:16, 4:16, 1:11] = np.linspace(0, 1000, 10)  # 10 slices with content
+    volume[4:16, 4:16, 1:11] = np.linspace(100, 1000, 10)  # 10 slices with content
     nib.save(nib.Nifti1Image(volume, np.eye(4)), tmp_path / "brain.nii.gz")
     images = load_image_set(tmp_path / "brain.nii.gz", 28)
     assert len(images.train_images) + len(images.test_images) == 10
