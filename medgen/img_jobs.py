@@ -205,7 +205,7 @@ def train_job(config: ImgJobConfig, *, run_dir: Path | None = None, log: Log = p
         shutil.copyfile(best, run_dir / MODEL_FILE)
         chosen = f"best val_kid {result.best_score:.4f} ({best.name})"
     else:
-        result.trainer.save_checkpoint(run_dir / MODEL_FILE)
+        result.trainer.save_checkpoint(run_dir / MODEL_FILE, weights_only=False)
         chosen = f"final weights, val_kid {final_kid:.4f}"
     record.update(status="trained", checkpoint=chosen, epochs=result.epochs,
                   optimizer_steps=result.global_step, best_val_kid=result.best_score,

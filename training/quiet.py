@@ -27,6 +27,8 @@ def quiet_lightning() -> Iterator[None]:
             # Lightning 2.6 on torch 2.10+ warns of its own use of torch's pytree API
             warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
             warnings.filterwarnings("ignore", message=".*has no `val_dataloader`.*")
+            # Lightning reloading its own checkpoint (the best one, after training)
+            warnings.filterwarnings("ignore", message=".*`weights_only` was not set.*")
             warnings.filterwarnings("ignore", message=".*defined a `validation_step` but.*")
             yield
     finally:
