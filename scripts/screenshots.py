@@ -66,7 +66,9 @@ def shoot_browser(page, query: str, out: Path) -> Path:
     page.keyboard.insert_text(query)
     page.keyboard.press("Control+Enter")
     page.wait_for_selector("[data-testid='frame']", timeout=60_000)
-    page.wait_for_timeout(2500)  # the result frame draws its table or graph
+    # the frame's footer says so once the answer has streamed in
+    page.wait_for_selector("text=/completed after/", timeout=180_000)
+    page.wait_for_timeout(1500)  # the result frame draws its table or graph
     table = page.locator("[data-testid='frame'] [aria-label='Table'], "
                          "[data-testid='frame'] [title='Table']").first
     if table.count():
