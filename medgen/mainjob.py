@@ -473,10 +473,12 @@ def _model_text(config) -> str:
 
 
 def model_cache() -> Path:
-    """Models the main job trained, kept outside the repository for later runs."""
+    """Models the main job trained, kept outside the repository for later runs
+    (``MEDGEN_MODEL_CACHE``, else ``<cache dir>/models``)."""
     from training.paths import cache_dir
 
-    return cache_dir() / "models"
+    explicit = os.environ.get("MEDGEN_MODEL_CACHE")
+    return Path(explicit) if explicit else cache_dir() / "models"
 
 
 def vae_corpus(name: str, *, seed: int = 0) -> list[str]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medgen.errors import RunError
-from training.paths import cache_dir, state_dir
+from training.paths import state_dir
 
 
 @dataclass
@@ -84,7 +84,9 @@ def list_runs() -> list[Run]:
     img_folders = [*(state / "imaging" / "runs").glob("*/job.json"),
                    *(state / "mainjob").glob("*/imaging/*/job.json")]
     found += [_img(p.parent) for p in img_folders]
-    found += [_mol(p) for p in (cache_dir() / "models").glob("vae-*") if p.is_dir()]
+    from medgen.mainjob import model_cache
+
+    found += [_mol(p) for p in model_cache().glob("vae-*") if p.is_dir()]
     return sorted(found, key=lambda r: (r.kind, r.date), reverse=True)
 
 
