@@ -28,6 +28,8 @@ from kg.models.decoders import DECODERS
 from kg.models.encoders import ENCODERS, Encoded, Subgraph
 from kg.models.registry import Registry
 
+QUERY_CHUNK = 64  # queries a path model propagates at once
+
 
 class Embeddings(NamedTuple):
     nodes: Tensor  # (N, dim)
@@ -129,14 +131,25 @@ class LinkPredictor(nn.Module):
         A path model runs one query per distinct (h, r) and reads the t's off its rows."""
         if self.conditional:
             keys, inverse = torch.unique(torch.stack([h, r]), dim=1, return_inverse=True)
-            return self.score_queries(emb, keys[0], keys[1])[inverse, t]
+            parts = []
+            for start in range(0, keys.size(1), QUERY_CHUNK):
+                rows = self.score_queries(emb, keys[0, start:start + QUERY_CHUNK],
+                                          keys[1, start:start + QUERY_CHUNK])  # (C, N)
+                hit = ((inverse >= start) & (inverse < start + QUERY_CHUNK)).nonzero()[:, 0]
+                parts.append((hit, rows[inverse[hit] - start, t[hit]]))
+            order = torch.cat([p[0] for p in parts])
+            return torch.cat([p[1] for p in parts])[torch.argsort(order)]
         return self.decoder.score(emb.nodes[h], emb.relations[r], emb.nodes[t])
 
     def score_queries(self, emb: Embeddings, anchor: Tensor, rel: Tensor) -> Tensor:
         """Scores of every node as the answer to each query: (B,), (B,) in [0, 2R) -> (B, N)."""
         num_rel = self.config.num_relations
         if self.conditional:
-            return self.encoder(emb.graph, anchor, rel)
+            # a path model's memory grows with queries x reached nodes: a few at a time
+            return torch.cat([self.encoder(emb.graph, a, q) for a, q in
+                              zip(anchor.split(QUERY_CHUNK), rel.split(QUERY_CHUNK),
+                                  strict=True)]) if len(anchor) else emb.nodes.new_empty(
+                0, emb.nodes.size(0))
         if self.config.reciprocal:
             return self.decoder.score_tails(emb.nodes[anchor], emb.relations[rel], emb.nodes)
         out = emb.nodes.new_empty(anchor.size(0), emb.nodes.size(0))

@@ -131,7 +131,7 @@ def test_reset_parameters_reinitialises():
     assert isinstance(enc.config, NBFNetConfig) and "node_limit=None" in repr(enc)
 
 
-def test_the_link_predictor_scores_triples_and_queries_alike_with_no_decoder():
+def test_the_link_predictor_scores_triples_and_queries_alike_with_no_decoder(monkeypatch):
     torch.manual_seed(0)
     model = LinkPredictor(LinkPredictorConfig(N, R, D, encoder="nbfnet",
                                               encoder_options={"num_layers": 2}))
@@ -141,6 +141,11 @@ def test_the_link_predictor_scores_triples_and_queries_alike_with_no_decoder():
     h, r, t = torch.tensor([0, 0, 4, 7]), torch.tensor([1, 1, 5, 0]), torch.tensor([2, 9, 1, 0])
     rows = model.score_queries(emb, h, r)
     torch.testing.assert_close(model.score(emb, h, r, t), rows[torch.arange(4), t])
+    # a few queries at a time (memory), in any order, give the same scores
+    monkeypatch.setattr("kg.models.link_predictor.QUERY_CHUNK", 1)
+    torch.testing.assert_close(model.score_queries(emb, h, r), rows)
+    torch.testing.assert_close(model.score(emb, h.flip(0), r.flip(0), t.flip(0)),
+                               rows[torch.arange(4), t].flip(0))
     proposals = model.propose(emb, 1, torch.tensor([0, 3]), k=4)
     assert len(proposals.heads) == 8 and (proposals.heads != proposals.tails).all()
     # a graph with more nodes than at training (inductive); a shallow model refuses it
