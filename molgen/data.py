@@ -224,7 +224,8 @@ def _csv_entries(lines: Iterator[tuple[int, str]], path: str, delimiter: str,
             current[0] = number
             yield text
 
-    reader = csv.reader(texts(), delimiter=delimiter)
+    # strict: an unclosed quote is an error, not a field that swallows the rest of the file
+    reader = csv.reader(texts(), delimiter=delimiter, strict=True)
     try:
         header = next(reader, None)
         if header is None:
