@@ -1,4 +1,4 @@
-"""The end-to-end job and the compositions that need more than one package.
+"""Building the graph from its sources: the compositions that need more than one package.
 
 ``kg`` may not import ``molgen``; the approved-drug loader needs the RDKit
 boundary, so the two meet here.
