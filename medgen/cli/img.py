@@ -101,8 +101,8 @@ def sample(
 def evaluate(
     run: RunOption = None,
     max_compare: Annotated[int, typer.Option(
-        "--max-compare", help="images per set in FID/KID (Inception costs ~0.3 s an image "
-        "on a CPU)")] = 1000,
+        "--max-compare", help="images per set in FID/KID; larger sets are sampled down "
+        "(Inception features are slow on a CPU)")] = 1000,
     fmt: Annotated[Format, typer.Option("--format")] = Format.table,
 ) -> None:
     """Realism, memorisation and usefulness of a run's generator.
