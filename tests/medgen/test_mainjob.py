@@ -118,10 +118,13 @@ def test_a_changed_stage_replaces_its_own_outputs_and_the_queries_answer_as_show
     old_run = state["completion"]["outputs"]["run_id"]
     store = job["store"]
     # another run's predictions (a user's own `kg train`) must survive the replacement
-    store.driver.execute_query(
-        "MATCH (g:Gene {id: 'NCBIGene:8'}), (d:Disease {id: 'OMIM:100001'}) "
-        "MERGE (g)-[p:PREDICTED_ASSOCIATED_WITH {run_id: 'someone-else'}]->(d) "
-        "SET p.score = 0.5")
+    # a plain session: execute_query's driver-wide bookmarks go stale once an earlier
+    # test's bulk import has replaced the database
+    with store.driver.session() as session:
+        session.run(
+            "MATCH (g:Gene {id: 'NCBIGene:8'}), (d:Disease {id: 'OMIM:100001'}) "
+            "MERGE (g)-[p:PREDICTED_ASSOCIATED_WITH {run_id: 'someone-else'}]->(d) "
+            "SET p.score = 0.5").consume()
 
     config = json.loads(job["config"].read_text())
     config["completion"]["top_k"] = 2
