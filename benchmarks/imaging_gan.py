@@ -35,9 +35,9 @@ SETS = {
     "pneumonia-subset": ("PneumoniaMNIST subset (3,882 of 4,708 training images)",
                          DATA / "pneumoniamnist-subset.npz"),
 }
-NOTES = ("Measured on a machine with 2 CPU cores shared with 3 other agents' work at the "
-         "same time (load averages below); step times and wall times are those of a "
-         "contended machine, and the training budget bought fewer steps than it would alone.")
+NOTES = ("Training is bounded by a wall-clock budget on one torch thread (--threads 1), so "
+         "the budget is also its CPU time; each row gives the machine's load averages before "
+         "and after its run: a loaded machine buys fewer optimiser steps in the same budget.")
 
 
 def hardware() -> dict:

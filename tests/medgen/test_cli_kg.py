@@ -7,8 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
+from kg.linkpred.evaluation import evaluate_ranking
 from kg.store import GraphStore
+from medgen.kg_runs import load_run
 from tests.kg import phenotype_toy as toy
 
 from .test_cli import Result, assert_one_line_error, query_json, run_cli
@@ -73,6 +76,15 @@ def trained(env, config_file) -> tuple[Result, Path]:
     return Result(code, out.getvalue(), err.getvalue()), env / "runs" / RUN_ID
 
 
+def random_scorer_mrr(task, seeds: int = 5) -> float:
+    """Filtered MRR of uniform random scores on the run's own test split and candidate
+    types: what a model that learnt nothing gets."""
+    graph, generator = task.graph, torch.Generator().manual_seed(0)
+    return sum(evaluate_ranking(
+        lambda heads, rels: torch.rand(len(heads), graph.num_nodes, generator=generator),
+        graph.test, task.filter, allowed=task._allowed()).mrr for _ in range(seeds)) / seeds
+
+
 # ---- help -------------------------------------------------------------------------------
 @pytest.mark.parametrize(("args", "words"), [
     (["kg"], ["train", "similar", "explain", "diagnose"]),
@@ -113,7 +125,12 @@ def test_train_reports_ranking_and_saves_the_run(trained):
     assert set(ranking) == {("ASSOCIATED_WITH", "Disease given Gene"),
                             ("ASSOCIATED_WITH", "Gene given Disease"),
                             ("(all)", "every test triple")}
-    assert all(0 < r["mrr"] <= 1 for r in ranking.values())
+    # the saved figure is the saved model's, and it clearly beats an untrained scorer
+    task, _ = load_run(run)
+    assert ranking[("(all)", "every test triple")]["mrr"] == pytest.approx(
+        task.evaluate("test").mrr, abs=1e-6)
+    baseline = random_scorer_mrr(task)
+    assert all(r["mrr"] > 1.5 * baseline for r in ranking.values()), (ranking, baseline)
     for name in ("train.txt", "valid.txt", "test.txt", "nodes.tsv", "relations.tsv"):
         assert (run / "split" / name).exists(), name
     assert (run / "model.ckpt").exists() and (run / "checkpoints" / "last.ckpt").exists()
@@ -311,7 +328,11 @@ def test_train_with_neighbour_sampling(cli, tmp_path):
                  "--format", "json")
     assert result.code == 0, result
     outcome = json.loads(result.out)
-    assert outcome["epochs"] == 3 and all(0 < r["mrr"] <= 1 for r in outcome["ranking"])
+    assert outcome["epochs"] == 3
+    task, _ = load_run(run)
+    everything = next(r for r in outcome["ranking"] if r["relation"] == "(all)")
+    assert everything["mrr"] == pytest.approx(task.evaluate("test").mrr, abs=1e-6)
+    assert everything["mrr"] > random_scorer_mrr(task), outcome["ranking"]
     assert json.loads((run / "job.json").read_text())["config"]["model"]["num_neighbors"] == [
         5, 5]
 
