@@ -289,9 +289,8 @@ def test_generate_optimise_qed(model_dir, tmp_path, capsys):
     out = tmp_path / "opt"
     result = run(capsys, "mol", "generate", "-n", "8", "--model", str(model_dir),
                  "--seed-smiles", DRUGS[2], "--optimise", "qed", "--out", str(out))
-    if result[0] == 1:  # a tiny model may find nothing feasible: then one clear line
-        one_line_error(result, "no valid molecule")
-        return
+    # the seeded tiny model finds feasible molecules: a failure here is a regression
+    assert result[0] == 0, result
     table = pd.read_csv(out / "candidates.csv")
     assert set(table["method"]) == {"optimise_qed"}
     assert (table["seed_tanimoto"] >= 0.4).all() and (table["sa"] <= 4).all()
