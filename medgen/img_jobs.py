@@ -132,9 +132,26 @@ def load_data(config: ImgJobConfig):
 
 # ---- training -------------------------------------------------------------------------------
 
+def resume_config(run_dir: Path) -> ImgJobConfig:
+    """The settings of an interrupted run, to continue it with (RunError if it cannot be)."""
+    run_dir = Path(run_dir)
+    record = read_job(run_dir)
+    if record.get("status") == "trained":
+        raise RunError(f"{run_dir} finished training already; nothing to resume")
+    if not (run_dir / "checkpoints" / "last.ckpt").exists():
+        raise RunError(f"{run_dir} has no checkpoint yet (killed in its first epoch): "
+                       "start it again with `medgen img train`")
+    return ImgJobConfig(**record["config"])
+
+
 def train_job(config: ImgJobConfig, *, run_dir: Path | None = None, log: Log = print,
-              progress_bar: bool | None = None, image_set=None) -> dict[str, Any]:
-    """Train a GAN on the configured data; returns the job record (also in job.json)."""
+              progress_bar: bool | None = None, image_set=None,
+              resume: bool = False) -> dict[str, Any]:
+    """Train a GAN on the configured data; returns the job record (also in job.json).
+
+    With ``resume`` the interrupted run in ``run_dir`` continues from its last
+    checkpoint (weights, EMA generator, optimisers, epoch, best val_kid); pass the
+    run's own settings (:func:`resume_config`)."""
     import torch
 
     from imaging.metrics import KIDMonitor, cached_features, subsample
@@ -142,10 +159,16 @@ def train_job(config: ImgJobConfig, *, run_dir: Path | None = None, log: Log = p
     from training import TrainConfig, fit, seed_everything
     from training.gan import fixed_noise_loader
 
+    if resume and run_dir is None:
+        raise RunError("resuming needs the run folder (--out DIR)")
+    earlier = resume_config(run_dir) if resume else None
+    if earlier is not None and earlier != config:
+        raise RunError(f"{run_dir} was started with other settings; resume it with its own")
     image_set = image_set if image_set is not None else load_data(config)
     run_dir = Path(run_dir) if run_dir is not None else runs_dir() / new_run_id(config)
-    if run_dir.exists() and any(run_dir.iterdir()):
-        raise RunError(f"{run_dir} already exists; choose another run folder")
+    if not resume and run_dir.exists() and any(run_dir.iterdir()):
+        raise RunError(f"{run_dir} already exists; choose another run folder, or continue "
+                       f"an interrupted run with `medgen img train --resume --out {run_dir}`")
     log(image_set.describe())
     for note in image_set.notes:
         log(f"  {note}")
@@ -188,12 +211,17 @@ def train_job(config: ImgJobConfig, *, run_dir: Path | None = None, log: Log = p
                  "train": len(image_set.train_images), "test": len(image_set.test_images),
                  "fingerprint": image_set.fingerprint()},
         "started": datetime.now(UTC).isoformat(timespec="seconds")}
+    if resume:
+        before = read_job(run_dir)
+        record["started"] = before.get("started", record["started"])
+        record["resumed"] = [*before.get("resumed", []),
+                             datetime.now(UTC).isoformat(timespec="seconds")]
     _write_json(run_dir / JOB_FILE, record)
     train_config = TrainConfig(
         max_epochs=config.max_epochs, max_time_s=config.max_time_s, seed=config.seed,
         log_dir=str(run_dir.parent), run_name=run_dir.name, monitor=MONITOR, mode="min",
         patience=config.patience, check_val_every_n_epoch=every, num_sanity_val_steps=0,
-        log_every_n_steps=min(50, steps_per_epoch), progress_bar=progress_bar)
+        log_every_n_steps=min(50, steps_per_epoch), progress_bar=progress_bar, resume=resume)
     with quiet_lightning():
         result = fit(task, loader, train_config, val=val)
         # The weights at the end (a time budget rarely ends on a check) are scored too,
@@ -209,6 +237,7 @@ def train_job(config: ImgJobConfig, *, run_dir: Path | None = None, log: Log = p
         chosen = f"final weights, val_kid {final_kid:.4f}"
     record.update(status="trained", checkpoint=chosen, epochs=result.epochs,
                   optimizer_steps=result.global_step, best_val_kid=result.best_score,
+                  resumed_from=str(result.resumed_from) if result.resumed_from else None,
                   final_val_kid=final_kid,
                   train_seconds=time.monotonic() - started,
                   finished=datetime.now(UTC).isoformat(timespec="seconds"))

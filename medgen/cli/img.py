@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from medgen.cli.output import Format, print_rows, progress, say
+from medgen.errors import RunError
 
 app = typer.Typer(
     help="Medical images: train a class-conditional GAN (spectral norm, hinge loss, "
@@ -51,15 +52,27 @@ def train(
     out: Annotated[Path | None, typer.Option(
         "--out", help="run folder to create (default: a new one under the state folder)",
         file_okay=False)] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="continue the interrupted run in --out from its last checkpoint, "
+        "with that run's own settings (the data and training options are not given "
+        "again)")] = False,
 ) -> None:
     """Train a GAN on --data (or the demo set).
 
     The model kept is the checkpoint with the lowest val_kid (KID of a fixed sample of
     generated images against training images), checked every few hundred batches, with
-    early stopping.
+    early stopping. A killed run continues with --resume --out RUN.
     """
     from medgen import img_jobs
 
+    if resume:
+        if out is None:
+            raise RunError("--resume needs the run to continue: give --out DIR")
+        config = img_jobs.resume_config(out)
+        say(f"resuming {out} from its last checkpoint, with its own settings")
+        record = img_jobs.train_job(config, run_dir=out, log=say, resume=True)
+        say(f"sample with: medgen img sample -n 64 --run {record['run_dir']} --out samples/")
+        return
     config = img_jobs.ImgJobConfig(
         data=str(data) if data is not None else None,
         labels_csv=str(labels) if labels is not None else None, resolution=resolution,

@@ -7,6 +7,7 @@ as separate ``python -m medgen.cli`` processes pointed at it through ``NEO4J_URI
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -153,6 +154,12 @@ def duplicates(fs: FaultServer) -> int:
     return nodes + rels
 
 
+def missing_rows(expected: dict, counts: dict) -> int:
+    """Expected nodes and relationships absent from ``counts`` (both as graph_counts)."""
+    return sum(max(0, n - counts[kind].get(key, 0))
+               for kind in ("nodes", "relationships") for key, n in expected[kind].items())
+
+
 def missing_provenance(fs: FaultServer) -> int:
     """Nodes and relationships without a source, source version or load time."""
     return fs.query(
@@ -161,3 +168,22 @@ def missing_provenance(fs: FaultServer) -> int:
         "MATCH ()-[r]->() WHERE NOT type(r) STARTS WITH 'PREDICTED_' AND (r.source IS NULL "
         "OR r.source_version IS NULL OR r.loaded_at IS NULL) RETURN count(r) AS c } "
         "RETURN sum(c) AS missing")[0]["missing"]
+
+
+FAULT_LOG = "MEDGEN_FAULT_LOG"
+
+
+@pytest.fixture
+def fault_log(request):
+    """``record(fault, **figures)``: one JSON line per try of a fault, appended to the file
+    MEDGEN_FAULT_LOG names (``benchmarks/faults.py`` sets it and tabulates the lines);
+    nothing without it. Tests record what they measured before asserting on it."""
+    path = os.environ.get(FAULT_LOG)
+
+    def record(fault: str, **figures) -> None:
+        if path:
+            with open(path, "a", encoding="utf-8") as log:
+                log.write(json.dumps({"test": request.node.nodeid, "fault": fault, **figures})
+                          + "\n")
+    return record
+

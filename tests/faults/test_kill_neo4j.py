@@ -22,6 +22,7 @@ from tests.faults.conftest import (
     hpo_subset,
     medgen,
     missing_provenance,
+    missing_rows,
 )
 
 pytestmark = [pytest.mark.neo4j, pytest.mark.slow]
@@ -64,7 +65,7 @@ RELS = "MATCH ()-[r]->() RETURN count(r) AS n"
 KILL_POINTS = [(NODES, 1), (NODES, 2000), (RELS, 5000)]
 
 
-def test_neo4j_killed_during_the_build_then_rebuilt_exactly(fault_server, subset):
+def test_neo4j_killed_during_the_build_then_rebuilt_exactly(fault_server, subset, fault_log):
     folder, expected = subset
     env = fault_server.env()
     report = []
@@ -92,14 +93,19 @@ def test_neo4j_killed_during_the_build_then_rebuilt_exactly(fault_server, subset
                                        env=env))
         assert code == 0, err
         counts = graph_counts(fault_server)
+        dup, unsourced = duplicates(fault_server), missing_provenance(fault_server)
+        what = "nodes" if cypher == NODES else "relationships"
+        fault_log(f"Neo4j SIGKILLed during `kg load hpo` (after {seen} {what}), restarted, "
+                  "load rerun", lost=missing_rows(expected, counts), duplicates=dup,
+                  exact_counts=counts == expected, missing_provenance=unsourced)
         assert counts == expected, (i, counts)
-        assert duplicates(fault_server) == 0
-        assert missing_provenance(fault_server) == 0
+        assert dup == 0
+        assert unsourced == 0
         report.append((cypher.split()[1], seen))
     print("killed Neo4j at", report)
 
 
-def test_two_builds_at_once_give_exact_counts(fault_server, subset):
+def test_two_builds_at_once_give_exact_counts(fault_server, subset, fault_log):
     folder, expected = subset
     fault_server.clear()
     env = fault_server.env()
@@ -109,6 +115,10 @@ def test_two_builds_at_once_give_exact_counts(fault_server, subset):
         # MERGE under the uniqueness constraints serialises the two; a deadlock between
         # them is transient and retried by the managed transaction
         assert code == 0 and "Traceback" not in err, err
-    assert graph_counts(fault_server) == expected
-    assert duplicates(fault_server) == 0
+    counts, dup = graph_counts(fault_server), duplicates(fault_server)
+    fault_log("two `kg load hpo` at once against one database",
+              lost=missing_rows(expected, counts), duplicates=dup,
+              exact_counts=counts == expected)
+    assert counts == expected
+    assert dup == 0
     assert missing_provenance(fault_server) == 0

@@ -47,7 +47,8 @@ def checkpoint_epoch(path) -> int:
         return -1
 
 
-def test_kg_training_killed_mid_run_resumes_to_the_same_metric(fault_server, tmp_path):
+def test_kg_training_killed_mid_run_resumes_to_the_same_metric(fault_server, tmp_path,
+                                                               fault_log):
     fault_server.clear()
     with fault_server.driver() as driver:
         GraphStore(driver).write(toy.tables())
@@ -84,6 +85,9 @@ def test_kg_training_killed_mid_run_resumes_to_the_same_metric(fault_server, tmp
     assert resumed["resumed_from"] == str(last) and resumed["epochs"] == EPOCHS
     print(f"killed after epoch {at_kill}; test MRR resumed {mrr(resumed):.4f}, "
           f"uninterrupted {mrr(uninterrupted):.4f}")
+    fault_log(f"`kg train` SIGKILLed after epoch {at_kill} of {EPOCHS}, --resume",
+              metric="test MRR", resumed=mrr(resumed), uninterrupted=mrr(uninterrupted),
+              tolerance=f"{TOLERANCE} absolute")
     assert abs(mrr(resumed) - mrr(uninterrupted)) <= TOLERANCE
     # each run wrote one set of predictions under its own run id
     counts = {r["run"]: r["n"] for r in fault_server.query(
@@ -103,7 +107,8 @@ def mol_train(out, *flags: str, env) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True)
 
 
-def test_molecule_training_killed_mid_run_resumes_to_the_same_loss(fault_server, tmp_path):
+def test_molecule_training_killed_mid_run_resumes_to_the_same_loss(fault_server, tmp_path,
+                                                                   fault_log):
     env = fault_server.env()
     code, out, err = finish(mol_train(tmp_path / "full", env=env))
     assert code == 0, err
@@ -130,4 +135,7 @@ def test_molecule_training_killed_mid_run_resumes_to_the_same_loss(fault_server,
     a, b = resumed["val_loss"], uninterrupted["val_loss"]
     print(f"molecules: killed after epoch {at_kill}; val loss resumed {a:.4f}, "
           f"uninterrupted {b:.4f}")
+    fault_log(f"VAE training SIGKILLed after epoch {at_kill} of {MOL_EPOCHS}, resumed",
+              metric="validation loss", resumed=a, uninterrupted=b,
+              tolerance=f"{MOL_TOLERANCE:.0%} relative")
     assert abs(a - b) <= MOL_TOLERANCE * abs(b)
