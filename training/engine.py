@@ -88,10 +88,13 @@ def _loggers(config: TrainConfig) -> list[Logger]:
 
 def _callbacks(config: TrainConfig) -> tuple[list[Callback], ModelCheckpoint, bool]:
     # Two checkpoint callbacks: Lightning's own save_last only writes when the
-    # monitored metric improved, but resuming needs the latest epoch, always.
+    # monitored metric improved, but resuming needs the latest epoch, always; and at
+    # the end of every training epoch, not only of the epochs that validate (a GAN
+    # checks val_kid every few epochs: a kill would lose the epochs since).
     last = ModelCheckpoint(dirpath=config.checkpoint_dir, filename=LAST.removesuffix(".ckpt"),
                            monitor=None, save_top_k=1, enable_version_counter=False,
-                           every_n_epochs=config.checkpoint_every_n_epochs)
+                           every_n_epochs=config.checkpoint_every_n_epochs,
+                           save_on_train_epoch_end=True)
     best = last
     callbacks: list[Callback] = [last]
     if config.monitor:
