@@ -27,6 +27,7 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "faults.json"
+PAGE = RESULTS.with_suffix(".md")
 
 
 def run_suite(log: Path, junit: Path) -> int:
@@ -63,6 +64,27 @@ def table(rows: list[dict]) -> list[dict]:
     return lines
 
 
+def metric_cell(line: dict) -> str:
+    if "metric" not in line:
+        return ""
+    pairs = ", ".join(f"{r:.4f} / {u:.4f}"
+                      for r, u in zip(line["resumed"], line["uninterrupted"], strict=True))
+    return f"{line['metric']}: {pairs} (tolerance {line['tolerance']})"
+
+
+def write_page(result: dict) -> None:
+    """The table as Markdown beside the JSON (docs/reliability.md links to it)."""
+    lines = ["# Fault injection: what each fault cost", "",
+             f"Written by `{result['command']}` on {result['date']} "
+             f"({result['machine']['cpus']} CPUs, load average "
+             f"{result['machine']['load_average']}); tests {result['tests']}.", "",
+             "| fault | tries | data lost | duplicates | resumed / uninterrupted |",
+             "| --- | ---: | ---: | ---: | --- |"]
+    lines += [f"| {line['fault']} | {line['tries']} | {line['lost']} | {line['duplicates']} "
+              f"| {metric_cell(line)} |" for line in result["table"]]
+    PAGE.write_text("\n".join(lines) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=1, help="runs of the whole fault suite")
@@ -86,17 +108,12 @@ def main() -> None:
         "table": table(rows), "tries": rows, "runs": runs,
     }
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    write_page(result)
     print(f"{'fault':<92} {'tries':>5} {'lost':>5} {'dup.':>5}  resumed / uninterrupted")
     for line in result["table"]:
-        metric = ""
-        if "metric" in line:
-            pairs = ", ".join(f"{r:.4f} / {u:.4f}"
-                              for r, u in zip(line["resumed"], line["uninterrupted"],
-                                              strict=True))
-            metric = f"{line['metric']}: {pairs} (tolerance {line['tolerance']})"
         print(f"{line['fault'][:92]:<92} {line['tries']:>5} {line['lost']:>5} "
-              f"{line['duplicates']:>5}  {metric}")
-    print(f"tests: {result['tests']}; wrote {RESULTS}")
+              f"{line['duplicates']:>5}  {metric_cell(line)}")
+    print(f"tests: {result['tests']}; wrote {RESULTS} and {PAGE}")
     sys.exit(0 if all(run["exit_code"] == 0 for run in runs) else 1)
 
 
