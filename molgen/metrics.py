@@ -32,7 +32,10 @@ Speed, for 30,000 molecules on 2 CPU cores: each input string is parsed once
 and everything per molecule (canonical SMILES, fingerprint, fragments,
 scaffold, filters) is computed from that parse, in ``n_jobs`` processes (every
 usable CPU by default). ChemNet, the bulk of the time on a CPU, runs each
-distinct molecule once in batches of :data:`CHEMNET_BATCH`. Nearest-neighbour
+distinct molecule once in batches of :data:`CHEMNET_BATCH`. The input goes
+through in chunks of :data:`EVAL_CHUNK` folded into running sums (FCD's mean
+and covariance, SNN, the fragment and scaffold counts), so memory stays bounded
+on large files. Nearest-neighbour
 similarity against the 176k test fingerprints is a sparse (generated) x dense
 (test) integer product: a Morgan fingerprint sets ~40 of 1024 bits, so this
 does 25x less work than a dense float product; the test fingerprints stay
@@ -102,6 +105,11 @@ MAX_RING_SIZE = 7  # MOSES rejects rings of 8 or more atoms
 _ROW_BLOCK = 2048
 _COL_BLOCK = 8192
 _CHUNK = 2000  # molecules per task sent to a worker process
+# Molecules described and run through ChemNet at a time by moses_metrics; IntDiv's
+# all-pairs cost grows quadratically (6.6 s for 30,000 on 2 cores), so past
+# INTDIV_MAX valid molecules it takes the first ones, and says so.
+EVAL_CHUNK = 20_000
+INTDIV_MAX = 100_000
 
 
 # --------------------------------------------------------------------------
@@ -188,26 +196,34 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
         yield items[start : start + size]
 
 
+def _describe_pool(n_jobs: int) -> ProcessPoolExecutor:
+    # spawn, not fork: the caller may hold torch or driver threads.
+    return ProcessPoolExecutor(n_jobs, mp_context=get_context("spawn"))
+
+
 def describe_all(
     smiles: Sequence[str],
     *,
     n_jobs: int = 1,
     cache: Path | None = None,
     progress: Progress | None = None,
+    pool: ProcessPoolExecutor | None = None,
 ) -> list[MolRecord | None]:
     """:func:`describe` for each input, in order; a repeated string is described once.
 
     ``progress(stage, done, total)`` is called as chunks of molecules finish.
+    ``pool``: worker processes to use (and leave running) instead of ``n_jobs`` new ones.
     """
     folder = moses_cache(cache)
     distinct = list(dict.fromkeys(smiles))
     stage = f"describing {len(distinct):,} molecules (RDKit)"
     work = functools.partial(_describe_chunk, cache=folder)
-    if n_jobs <= 1 or len(distinct) <= _CHUNK:
-        pool, parts = None, map(work, _chunks(distinct, _CHUNK))
+    own_pool = None
+    if pool is None and n_jobs > 1 and len(distinct) > _CHUNK:
+        pool = own_pool = _describe_pool(n_jobs)
+    if pool is None or len(distinct) <= _CHUNK:
+        parts = map(work, _chunks(distinct, _CHUNK))
     else:
-        # spawn, not fork: the caller may hold torch or driver threads.
-        pool = ProcessPoolExecutor(n_jobs, mp_context=get_context("spawn"))
         parts = pool.map(work, _chunks(distinct, _CHUNK))
     described: list[MolRecord | None] = []
     try:
@@ -218,8 +234,8 @@ def describe_all(
             if progress:
                 progress(stage, len(described), len(distinct))
     finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+        if own_pool is not None:
+            own_pool.shutdown(cancel_futures=True)
     by_input = dict(zip(distinct, described, strict=True))
     return [by_input[text] for text in smiles]
 
@@ -533,6 +549,38 @@ def gaussian_stats(activations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return activations.mean(axis=0), np.cov(activations, rowvar=False)
 
 
+class RunningGaussian:
+    """Mean and sample covariance (ddof 1) of rows given a block at a time, merged as Chan,
+    Golub and LeVeque do, so FCD never holds every molecule's 512 activations."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.mean: np.ndarray | None = None
+        self.scatter: np.ndarray | None = None  # sum of outer products of centred rows
+
+    def add(self, rows: np.ndarray) -> None:
+        rows = np.asarray(rows, dtype=np.float64)
+        m = rows.shape[0]
+        if m == 0:
+            return
+        mean = rows.mean(axis=0)
+        centred = rows - mean
+        scatter = centred.T @ centred
+        if self.mean is None or self.scatter is None:
+            self.n, self.mean, self.scatter = m, mean, scatter
+            return
+        delta = mean - self.mean
+        n = self.n + m
+        self.scatter = self.scatter + scatter + np.outer(delta, delta) * (self.n * m / n)
+        self.mean = self.mean + delta * (m / n)
+        self.n = n
+
+    def stats(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.n < 2 or self.mean is None or self.scatter is None:
+            raise ValueError("FCD needs at least 2 molecules")
+        return self.mean, self.scatter / (self.n - 1)
+
+
 def frechet_distance(
     mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray
 ) -> float:
@@ -614,53 +662,100 @@ def moses_metrics(
         train = train_canonical(folder)
     n_jobs = usable_cpus() if n_jobs is None else n_jobs
     clock = _StageClock()
-    described = describe_all(generated, n_jobs=n_jobs, cache=folder, progress=progress)
-    records = [r for r in described if r is not None]
-    clock.lap(f"parsed and described {len(generated)} molecules")
+    total = len(generated)
+    stages = {"describe": f"describing {total:,} molecules (RDKit)",
+              "chemnet": f"ChemNet activations of {total:,} molecules (FCD)",
+              "snn": "SNN against the test sets"}
+    # One chunk at a time: what is kept grows with the fingerprints (~100 bytes a
+    # molecule) and the distinct canonical SMILES, fragments and scaffolds, not with
+    # ChemNet's 2 KB a molecule or the per-molecule records.
+    canonical: list[str] = []
+    fp_parts: list[sp.csr_matrix] = []
+    frag: Counter[str] = Counter()
+    scaf: Counter[str] = Counter()
+    passing = 0
+    gaussian = RunningGaussian() if include_fcd else None
+    snn_sums = dict.fromkeys((suffix for _, suffix in _REFERENCES), 0.0)
+    pool = _describe_pool(n_jobs) if n_jobs > 1 and total > _CHUNK else None
+    try:
+        for start in range(0, total, EVAL_CHUNK):
+            chunk = generated[start : start + EVAL_CHUNK]
+            records = [r for r in describe_all(
+                chunk, n_jobs=n_jobs, cache=folder, pool=pool,
+                progress=_within(progress, stages["describe"], start, len(chunk), total))
+                if r is not None]
+            if not records:
+                continue
+            texts = [r.canonical for r in records]
+            canonical += texts
+            fps = fingerprint_matrix([r.fingerprint for r in records])
+            fp_parts.append(fps)
+            frag.update(fragment for r in records for fragment in r.fragments)
+            scaf.update(r.scaffold for r in records if r.scaffold is not None)
+            passing += sum(r.passes_filters for r in records)
+            del records
+            if gaussian is not None:
+                gaussian.add(chemnet_activations(
+                    texts, device=device,
+                    progress=_within(progress, stages["chemnet"], start, len(chunk), total)))
+            for split, suffix in _REFERENCES:
+                snn = nearest_neighbour_similarity(
+                    fps, references[split].fingerprints, device=device, n_threads=n_jobs)
+                snn_sums[suffix] += float(snn.sum(dtype=np.float64))
+            if progress:
+                progress(stages["snn"], min(start + len(chunk), total), total)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    clock.lap(f"described {total} molecules, their ChemNet activations and SNN")
+
     names = [n for n in METRIC_NAMES if include_fcd or not n.startswith("FCD")]
-    result = dict.fromkeys(names, math.nan) | {"Valid": len(records) / len(generated)}
-    if not records:
+    result = dict.fromkeys(names, math.nan) | {"Valid": len(canonical) / total}
+    if not canonical:
         warnings.warn("no valid molecule among the generated ones", stacklevel=2)
         return result
-
-    canonical = [r.canonical for r in records]
     result["Unique@1k"] = fraction_unique(canonical, 1000)
     result["Unique@10k"] = fraction_unique(canonical, 10_000)
-    fps = fingerprint_matrix([r.fingerprint for r in records])
-    frag = Counter(fragment for r in records for fragment in r.fragments)
-    scaf = Counter(r.scaffold for r in records if r.scaffold is not None)
-    gen_fcd = None
-    if include_fcd and len(records) >= 2:
-        activations = chemnet_activations(canonical, device=device, progress=progress)
-        gen_fcd = gaussian_stats(activations)
-        clock.lap("ChemNet activations")
-    stage = "SNN, Frag, Scaf against the test sets; IntDiv; Novelty"
-    if progress:
-        progress(stage, 0, len(_REFERENCES) + 2)
-    for step, (split, suffix) in enumerate(_REFERENCES, start=1):
+    gen_fcd = gaussian.stats() if gaussian is not None and gaussian.n >= 2 else None
+    for split, suffix in _REFERENCES:
         reference = references[split]
         if gen_fcd is not None:
             result[f"FCD/{suffix}"] = frechet_distance(
                 reference.fcd_mu, reference.fcd_sigma, *gen_fcd
             )
-        snn = nearest_neighbour_similarity(
-            fps, reference.fingerprints, device=device, n_threads=n_jobs
-        )
-        result[f"SNN/{suffix}"] = float(snn.mean(dtype=np.float64))
+        result[f"SNN/{suffix}"] = snn_sums[suffix] / len(canonical)
         result[f"Frag/{suffix}"] = cosine_similarity(frag, reference.frag)
         result[f"Scaf/{suffix}"] = cosine_similarity(scaf, reference.scaf)
-        clock.lap(f"{split} FCD, SNN, Frag, Scaf")
-        if progress:
-            progress(stage, step, len(_REFERENCES) + 2)
+    stage = "IntDiv, Frag, Scaf, Novelty"
+    if progress:
+        progress(stage, 0, 2)
+    fps = sp.vstack(fp_parts, format="csr")
+    if fps.shape[0] > INTDIV_MAX:
+        warnings.warn(f"IntDiv and IntDiv2 computed on the first {INTDIV_MAX:,} of "
+                      f"{fps.shape[0]:,} valid molecules (all pairs grow quadratically)",
+                      stacklevel=2)
+        fps = fps[:INTDIV_MAX]
     mean, mean_sq = internal_similarity(fps, n_threads=n_jobs)
     result["IntDiv"] = float(1 - mean.mean())
     result["IntDiv2"] = float(1 - np.sqrt(mean_sq).mean())
     clock.lap("IntDiv")
     if progress:
-        progress(stage, len(_REFERENCES) + 1, len(_REFERENCES) + 2)
-    result["Filters"] = sum(r.passes_filters for r in records) / len(records)
+        progress(stage, 1, 2)
+    result["Filters"] = passing / len(canonical)
     result["Novelty"] = novelty(canonical, train)
     clock.lap("Novelty")
     if progress:
-        progress(stage, len(_REFERENCES) + 2, len(_REFERENCES) + 2)
+        progress(stage, 2, 2)
     return result
+
+
+def _within(progress: Progress | None, stage: str, start: int, size: int,
+            total: int) -> Progress | None:
+    """A chunk's progress (over its distinct molecules) as progress over the whole input."""
+    if progress is None:
+        return None
+
+    def report(_: str, done: int, chunk_total: int) -> None:
+        progress(stage, start + done * size // max(chunk_total, 1), total)
+
+    return report
