@@ -498,9 +498,10 @@ def _chemnet(device: str):
     return FCD(device="cpu", n_jobs=1, canonize=False).model.to(device).eval()
 
 
-# ChemNet batch: on 2 idle cores 256 took 2.47 ms a molecule, 512 (fcd_torch's) 2.73 and
-# 1024 3.05, with bit-identical activations (4,096 MOSES test molecules, 2026-12-07).
-CHEMNET_BATCH = 256
+# ChemNet batch: on 2 idle cores 128 took 2.39 ms a molecule and peaked at 787 MB, 512
+# (fcd_torch's) 2.55 ms and 1,039 MB, 1024 2.89 ms and 1,313 MB, with identical
+# activations (benchmarks/results/chemnet_batch.json, 4,096 MOSES test molecules).
+CHEMNET_BATCH = 128
 
 
 def chemnet_activations(
