@@ -32,7 +32,7 @@ Speed, for 30,000 molecules on 2 CPU cores: each input string is parsed once
 and everything per molecule (canonical SMILES, fingerprint, fragments,
 scaffold, filters) is computed from that parse, in ``n_jobs`` processes (every
 usable CPU by default). ChemNet, the bulk of the time on a CPU, runs each
-distinct molecule once in batches of :data:`CHEMNET_BATCH`. The input goes
+distinct molecule of a chunk once, in batches of :data:`CHEMNET_BATCH`. The input goes
 through in chunks of :data:`EVAL_CHUNK` folded into running sums (FCD's mean
 and covariance, SNN, the fragment and scaffold counts), so memory stays bounded
 on large files. Nearest-neighbour
