@@ -1,6 +1,7 @@
 """The fault-injection table: runs ``tests/faults`` (real processes, a real Neo4j of its
-own, SIGKILLs) ``--repeat`` times and tabulates what each fault cost: the tries, data
-lost, duplicates, and for killed training the resumed metric beside the uninterrupted one.
+own, SIGKILLs) ``--repeat`` times and tabulates what each fault cost: the tries and where
+each kill landed, data lost and duplicates (the worst try), and for killed training the
+resumed metric beside the uninterrupted one.
 
     .venv/bin/python benchmarks/faults.py [--repeat 1]
 
@@ -54,6 +55,7 @@ def table(rows: list[dict]) -> list[dict]:
     lines = []
     for fault, tries in by_fault.items():
         line = {"fault": fault, "tries": len(tries),
+                "where": [t["where"] for t in tries if "where" in t],
                 "lost": max(t.get("lost", 0) for t in tries),
                 "duplicates": max(t.get("duplicates", 0) for t in tries)}
         if "metric" in tries[0]:
@@ -78,10 +80,11 @@ def write_page(result: dict) -> None:
              f"Written by `{result['command']}` on {result['date']} "
              f"({result['machine']['cpus']} CPUs, load average "
              f"{result['machine']['load_average']}); tests {result['tests']}.", "",
-             "| fault | tries | data lost | duplicates | resumed / uninterrupted |",
-             "| --- | ---: | ---: | ---: | --- |"]
-    lines += [f"| {line['fault']} | {line['tries']} | {line['lost']} | {line['duplicates']} "
-              f"| {metric_cell(line)} |" for line in result["table"]]
+             "| fault | tries | killed at | data lost | duplicates | resumed / uninterrupted |",
+             "| --- | ---: | --- | ---: | ---: | --- |"]
+    lines += [f"| {line['fault']} | {line['tries']} | {'; '.join(line['where'])} "
+              f"| {line['lost']} | {line['duplicates']} | {metric_cell(line)} |"
+              for line in result["table"]]
     PAGE.write_text("\n".join(lines) + "\n")
 
 

@@ -34,6 +34,7 @@ from torch.utils.data import DataLoader
 
 from training.config import TrainConfig, config_to_dict
 from training.engine_errors import TrainingError
+from training.rng_state import RngState
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,19 @@ def _loggers(config: TrainConfig) -> list[Logger]:
     return loggers
 
 
-def _callbacks(config: TrainConfig) -> tuple[list[Callback], ModelCheckpoint, bool]:
+def _train_loaders(data: TrainData) -> list[DataLoader]:
+    """The training loaders handed to ``fit``, in a fixed order (none for a datamodule)."""
+    if isinstance(data, DataLoader):
+        return [data]
+    if isinstance(data, dict):
+        return [data[k] for k in sorted(data)]
+    if isinstance(data, list | tuple):
+        return [d for d in data if isinstance(d, DataLoader)]
+    return []
+
+
+def _callbacks(config: TrainConfig, loaders: list[DataLoader] | None = None
+               ) -> tuple[list[Callback], ModelCheckpoint, bool]:
     # Two checkpoint callbacks: Lightning's own save_last only writes when the
     # monitored metric improved, but resuming needs the latest epoch, always; and at
     # the end of every training epoch, not only of the epochs that validate (a GAN
@@ -96,7 +109,7 @@ def _callbacks(config: TrainConfig) -> tuple[list[Callback], ModelCheckpoint, bo
                            every_n_epochs=config.checkpoint_every_n_epochs,
                            save_on_train_epoch_end=True)
     best = last
-    callbacks: list[Callback] = [last]
+    callbacks: list[Callback] = [last, RngState(loaders)]
     if config.monitor:
         best = ModelCheckpoint(dirpath=config.checkpoint_dir, filename="best-{epoch:03d}",
                                monitor=config.monitor, mode=config.mode, save_top_k=1,
@@ -115,10 +128,12 @@ def _callbacks(config: TrainConfig) -> tuple[list[Callback], ModelCheckpoint, bo
     return callbacks, best, show
 
 
-def build_trainer(config: TrainConfig, extra_callbacks: list[Callback] | None = None
+def build_trainer(config: TrainConfig, extra_callbacks: list[Callback] | None = None,
+                  train_loaders: list[DataLoader] | None = None
                   ) -> tuple[L.Trainer, ModelCheckpoint]:
-    """The configured Trainer and its best-checkpoint callback (for callers that drive it)."""
-    callbacks, checkpoint, show = _callbacks(config)
+    """The configured Trainer and its best-checkpoint callback (for callers that drive it);
+    ``train_loaders``: the loaders it will train on, whose random state checkpoints keep."""
+    callbacks, checkpoint, show = _callbacks(config, train_loaders)
     trainer = L.Trainer(
         max_epochs=config.max_epochs,
         max_time=timedelta(seconds=config.max_time_s) if config.max_time_s else None,
@@ -164,10 +179,11 @@ def fit(module: L.LightningModule, data: TrainData, config: TrainConfig, *,
     None when the module brings its own ``train_dataloader``. ``val`` gives
     validation loaders when ``data`` is a loader. With ``config.resume`` the
     run continues from ``<run dir>/checkpoints/last.ckpt``: weights, optimiser
-    state, epoch and step counters, and the callbacks' state (best score,
-    early-stopping patience) all come back. ``fit`` seeds before training;
-    call :func:`seed_everything` before building the module as well when its
-    initial weights must be reproducible.
+    state, epoch and step counters, the callbacks' state (best score,
+    early-stopping patience) and the random state (``training.rng_state``) all
+    come back, so it ends bit for bit where an uninterrupted run ends. ``fit``
+    seeds before training; call :func:`seed_everything` before building the
+    module as well when its initial weights must be reproducible.
     """
     if not module.automatic_optimization and config.gradient_clip_val is not None:
         raise TrainingError("gradient_clip_val works with automatic optimisation only; a "
@@ -175,12 +191,12 @@ def fit(module: L.LightningModule, data: TrainData, config: TrainConfig, *,
                             "(self.clip_gradients)")
     resume_from = _resume_path(config)
     seed_everything(config.seed)
-    trainer, checkpoint = build_trainer(config, callbacks)
+    trainer, checkpoint = build_trainer(config, callbacks, _train_loaders(data))
     if trainer.is_global_zero:
         config.run_dir.mkdir(parents=True, exist_ok=True)
         (config.run_dir / "train_config.json").write_text(
             json.dumps(config_to_dict(config), indent=2) + "\n")
-    kwargs: dict[str, Any] = {"ckpt_path": resume_from}
+    kwargs: dict[str, Any] = {"ckpt_path": resume_from, "weights_only": True}
     if isinstance(data, L.LightningDataModule):
         kwargs["datamodule"] = data
     else:

@@ -76,6 +76,7 @@ def test_bulk_build_killed_during_the_import_leaves_the_old_graph(fault_server, 
     assert not (fs.server.home / "staging").exists()
     after_kill = graph_counts(fs)
     fault_log("`kg build --bulk` SIGKILLed during neo4j-admin import: the old graph",
+              where="during the import",
               lost=missing_rows(before, after_kill), duplicates=duplicates(fs),
               exact_counts=after_kill == before)
     assert after_kill == before

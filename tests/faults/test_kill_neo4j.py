@@ -95,8 +95,10 @@ def test_neo4j_killed_during_the_build_then_rebuilt_exactly(fault_server, subset
         counts = graph_counts(fault_server)
         dup, unsourced = duplicates(fault_server), missing_provenance(fault_server)
         what = "nodes" if cypher == NODES else "relationships"
-        fault_log(f"Neo4j SIGKILLed during `kg load hpo` (after {seen} {what}), restarted, "
-                  "load rerun", lost=missing_rows(expected, counts), duplicates=dup,
+        stage = ["as the first nodes are written", "half-way through the nodes",
+                 "while relationships are written"][i]
+        fault_log(f"Neo4j SIGKILLed during `kg load hpo` {stage}, restarted, load rerun",
+                  where=f"{seen} {what}", lost=missing_rows(expected, counts), duplicates=dup,
                   exact_counts=counts == expected, missing_provenance=unsourced)
         assert counts == expected, (i, counts)
         assert dup == 0

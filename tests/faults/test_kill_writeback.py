@@ -78,7 +78,8 @@ def test_predictions_killed_mid_write_then_rerun(gene_disease_graph, fault_log):
     assert rerun.returncode == 0, rerun.stderr
     mine, other = (fs.query(PREDICTED, run=run)[0]["n"] for run in ("r1", "older"))
     dup = duplicates(fs)
-    fault_log(f"prediction write-back SIGKILLed (after {partial} of {expected}), rerun",
+    fault_log("prediction write-back SIGKILLed mid-write, rerun",
+              where=f"{partial} of {expected} written",
               lost=max(0, expected - mine) + max(0, expected - other), duplicates=dup,
               exact_counts=mine == other == expected)
     assert mine == expected
@@ -112,7 +113,8 @@ def test_candidates_killed_mid_write_then_rerun(fault_server, fault_log):
                              "collect(DISTINCT c.run_id) AS runs")[0]
     dup = duplicates(fs)
     # lost: what a clean write of the same run has that the rerun after the kill has not
-    fault_log(f"candidate write-back SIGKILLed (after {seen} Candidate nodes), rerun",
+    fault_log("candidate write-back SIGKILLed mid-write, rerun",
+              where=f"{seen} Candidate nodes written",
               lost=max(0, written_again["c"] - counts["c"])
               + max(0, written_again["r"] - counts["r"]), duplicates=dup,
               exact_counts=written_again == counts)

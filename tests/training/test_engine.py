@@ -4,9 +4,11 @@ two optimisers) and the config round trip."""
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -129,6 +131,74 @@ def test_resume_continues_counters_and_matches_an_uninterrupted_run(tmp_path):
         torch.testing.assert_close(a[name], b[name])
     # the resumed attempt logs next to the first instead of over it
     assert (tmp_path / "runs" / "cut" / "csv" / "version_1" / "metrics.csv").exists()
+
+
+class NoisyRegressor(Regressor):
+    """Draws from every generator a training step may use: dropout (torch), input noise
+    from NumPy and Python, and its batches come from a seeded, shuffling loader."""
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        noise = torch.tensor(np.random.normal(size=x.shape), dtype=x.dtype) * 0.01
+        x = nn.functional.dropout(x + noise, p=0.3, training=True) * random.uniform(0.9, 1.1)
+        return nn.functional.mse_loss(self(x), y)
+
+    def validation_step(self, batch, batch_idx):  # draws too (a VAE's sampled code does)
+        x, y = batch
+        self.log("val_loss", nn.functional.mse_loss(self(x + torch.randn_like(x)), y),
+                 batch_size=len(x))
+
+
+@pytest.mark.parametrize("sanity_steps", [0, 2])
+def test_resume_continues_every_random_stream_bit_for_bit(tmp_path, sanity_steps):
+    _, val = loaders()
+
+    def shuffled() -> DataLoader:  # a fresh process builds its loader anew, seed and all
+        x = torch.randn(64, 4, generator=torch.Generator().manual_seed(1))
+        return DataLoader(TensorDataset(x, x.sum(1)), batch_size=16, shuffle=True,
+                          generator=torch.Generator().manual_seed(7))
+
+    seed_everything(0)
+    whole = fit(NoisyRegressor(), shuffled(), config(
+        tmp_path, run_name="whole", max_epochs=5, num_sanity_val_steps=sanity_steps), val=val)
+    seed_everything(0)
+    fit(NoisyRegressor(), shuffled(), config(
+        tmp_path, run_name="cut", max_epochs=2, num_sanity_val_steps=sanity_steps), val=val)
+    random.seed(123)  # what a new process would have: none of the first run's state
+    np.random.seed(123)
+    torch.manual_seed(123)
+    resumed = fit(NoisyRegressor(), shuffled(), config(
+        tmp_path, run_name="cut", max_epochs=5, resume=True, num_sanity_val_steps=sanity_steps),
+        val=val)
+    assert resumed.epochs == 5
+    a = NoisyRegressor.load_from_checkpoint(whole.last_checkpoint).state_dict()
+    b = NoisyRegressor.load_from_checkpoint(resumed.last_checkpoint).state_dict()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0)
+
+
+def test_without_the_random_state_the_resumed_run_would_differ(tmp_path, monkeypatch):
+    """The test above can fail: with the restore switched off, the weights differ."""
+    from training import rng_state
+
+    monkeypatch.setattr(rng_state, "restore", lambda loaders, states: None)
+    _, val = loaders()
+
+    def shuffled() -> DataLoader:
+        x = torch.randn(64, 4, generator=torch.Generator().manual_seed(1))
+        return DataLoader(TensorDataset(x, x.sum(1)), batch_size=16, shuffle=True,
+                          generator=torch.Generator().manual_seed(7))
+
+    seed_everything(0)
+    whole = fit(NoisyRegressor(), shuffled(),
+                config(tmp_path, run_name="whole", max_epochs=3), val=val)
+    seed_everything(0)
+    fit(NoisyRegressor(), shuffled(), config(tmp_path, run_name="cut", max_epochs=1), val=val)
+    resumed = fit(NoisyRegressor(), shuffled(),
+                  config(tmp_path, run_name="cut", max_epochs=3, resume=True), val=val)
+    a = NoisyRegressor.load_from_checkpoint(whole.last_checkpoint).state_dict()
+    b = NoisyRegressor.load_from_checkpoint(resumed.last_checkpoint).state_dict()
+    assert any(not torch.equal(a[name], b[name]) for name in a)
 
 
 def test_resume_without_a_checkpoint_starts_fresh(tmp_path):
