@@ -121,6 +121,16 @@ class LinkPredictionConfig:
             reciprocal=self.reciprocal)
 
 
+def validation_subset(valid: Tensor, limit: int | None) -> Tensor:
+    """``limit`` validation triples drawn once with a fixed seed (all when None): the same
+    subset every epoch and in every process, so validations compare (benchmarks hand the
+    same subset to other tools)."""
+    if limit is None or limit >= len(valid):
+        return valid
+    pick = torch.randperm(len(valid), generator=torch.Generator().manual_seed(0))
+    return valid[pick[:limit].sort().values]
+
+
 class LinkPredictionTask(L.LightningModule):
     def __init__(self, config: LinkPredictionConfig | dict | None = None,
                  graph: TripleGraph | None = None):
@@ -219,12 +229,7 @@ class LinkPredictionTask(L.LightningModule):
         return DataLoader(data, batch_size=c.batch_size, shuffle=True, collate_fn=collate)
 
     def val_dataloader(self) -> DataLoader:
-        valid = self._require_graph().valid
-        limit = self.config.valid_limit
-        if limit is not None and limit < len(valid):
-            # the same subset every epoch (and in every process), so epochs compare
-            pick = torch.randperm(len(valid), generator=torch.Generator().manual_seed(0))
-            valid = valid[pick[:limit].sort().values]
+        valid = validation_subset(self._require_graph().valid, self.config.valid_limit)
         return DataLoader(TensorDataset(valid), batch_size=self.config.eval_batch_size)
 
     # ---- training -------------------------------------------------------------------------
