@@ -82,8 +82,10 @@ def mol_train(
     moses: Annotated[int | None, typer.Option(
         "--moses", min=10, help="Train on N molecules of a seeded sample of MOSES train")] = None,
     epochs: Annotated[int, typer.Option(min=1)] = 20,
-    max_time: Annotated[float | None, typer.Option(
-        "--max-time", min=1, help="Wall-clock budget in seconds")] = 600,
+    max_time: Annotated[float, typer.Option(
+        "--max-time", min=0, help="Wall-clock budget in seconds (0: none, the epochs "
+        "bound the run; only then does a resumed run repeat an uninterrupted one exactly)"
+        )] = 600,
     out_dir: Annotated[Path, typer.Option("--out", help="Run folder for the model")] = Path(
         "runs/mol"),
     tokenizer: Annotated[TokenizerKind, typer.Option(
@@ -113,15 +115,23 @@ def mol_train(
         "components to the latent codes of (up to 20,000) training molecules, which `mol "
         "generate` samples instead of N(0, I); it runs after the --max-time budget. 0: none. "
         "Measured effect: docs/molecules.md")] = 50,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="continue the interrupted run in --out from its last checkpoint, "
+        "with that run's own molecules and settings (not given again); it ends where an "
+        "uninterrupted run ends")] = False,
 ) -> None:
     """Train the SMILES (or SELFIES) VAE on a file or on MOSES, small CPU-friendly sizes,
-    then fit the latent mixture that `mol generate` samples from."""
-    from medgen.mol_jobs import train_vae
+    then fit the latent mixture that `mol generate` samples from. A killed run continues
+    with --resume --out RUN."""
+    from medgen.mol_jobs import resume_settings, train_vae
     from molgen.data import read_smiles_file
 
-    if (smiles is None) == (moses is None):
+    if resume:
+        corpus, settings = resume_settings(out_dir)
+        say(f"resuming {out_dir} from its last checkpoint, with its own settings")
+    elif (smiles is None) == (moses is None):
         raise RunError("give exactly one of --smiles FILE or --moses N")
-    if smiles is not None:
+    elif smiles is not None:
         file = read_smiles_file(smiles, on_invalid="skip" if skip_invalid else "raise")
         _report_invalid(file)
         corpus = list(dict.fromkeys(file.smiles))
@@ -130,18 +140,21 @@ def mol_train(
 
         train = moses_smiles("train")
         corpus = random.Random(seed).sample(train, min(moses, len(train)))
-    if mixture and len(corpus) < 2:
+    if not resume:
+        settings = dict(tokenizer=tokenizer.value, size=size.value, epochs=epochs,
+                        max_time=max_time or None, batch_size=batch_size, lr=lr, lr_decay=lr_decay,
+                        seed=seed, precision=precision.value, mixture=mixture)
+    if settings["mixture"] and len(corpus) < 2:
         warn("no latent mixture: it needs the codes of at least 2 training molecules; "
              "`mol generate` samples N(0, I)")
     with progress() as bar:
         def fitting(n: int) -> None:
             bar.add_task(f"fitting the latent mixture on {n:,} training molecules", total=None)
 
-        result = train_vae(corpus, out_dir, tokenizer=tokenizer.value, size=size.value,
-                           epochs=epochs, max_time=max_time, batch_size=batch_size, lr=lr,
-                           lr_decay=lr_decay, seed=seed, precision=precision.value,
-                           mixture=mixture, on_fit_mixture=fitting)
-    say(f"trained on {result.molecules} molecules ({tokenizer.value}) for {result.epochs} "
+        result = train_vae(corpus, out_dir, on_fit_mixture=fitting, resume=resume,
+                           **settings)
+    say(f"trained on {result.molecules} molecules ({settings['tokenizer']}) for "
+        f"{result.epochs} "
         "epochs" + (f", train loss {result.train_loss:.3f}" if result.train_loss is not None
                     else ""))
     if result.mixture_components is not None:

@@ -5,9 +5,9 @@ Checkpoints carry the random state (training/rng_state.py), so a resumed run red
 epoch the kill cut short with the very draws (batch order, negatives, noise) the
 uninterrupted run made: the final metric must be *equal*, not close.
 
-Molecules: a tiny VAE on 256 approved-drug SMILES (tests/faults/mol_trainer.py, the
-shared engine as `mol train` uses it), killed after its checkpoint of epoch 2 and resumed;
-the final validation loss must equal the uninterrupted run's.
+Molecules: `medgen mol train` with the tiny VAE on 256 approved-drug SMILES, killed after
+its checkpoint of epoch 2 and continued with `--resume`; the final validation loss must
+equal the uninterrupted run's, and so must every weight.
 
 Knowledge graph: `medgen kg train` on the tiny phenotype graph (seconds an epoch), killed
 once its checkpoint of epoch 3 or later is on disk, then `--resume`d. Both runs are then
@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 
+import pandas as pd
 import pytest
 import torch
 
+from kg.sources.drugs import default_path
 from kg.store import GraphStore
-from tests.faults.conftest import REPO, finish, medgen
+from tests.faults.conftest import assert_one_clear_line, finish, medgen
 from tests.kg import phenotype_toy as toy
 
 pytestmark = [pytest.mark.neo4j, pytest.mark.slow]
@@ -99,26 +100,38 @@ def test_kg_training_killed_mid_run_resumes_to_the_same_metric(fault_server, tmp
     assert counts["killed"] == sum(resumed["predictions"].values())
 
 
-MOL_TRAINER = REPO / "tests" / "faults" / "mol_trainer.py"
 MOL_EPOCHS = 8
 
 
-def mol_train(out, *flags: str, env) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(MOL_TRAINER), str(out), str(MOL_EPOCHS),
-                             *flags], env=env, cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+def mol_train(out, smiles, *flags: str, env) -> subprocess.Popen:
+    return medgen("mol", "train", "--smiles", str(smiles), "--size", "tiny", "--epochs",
+                  str(MOL_EPOCHS), "--batch-size", "16", "--max-time", "0", "--mixture", "0",
+                  "--seed", "0", "--out", str(out), *flags, env=env)
+
+
+def final_val_loss(run) -> float:
+    """The last validation loss the run logged (a resumed run logs into a newer version)."""
+    logs = sorted((run / "csv").glob("version_*/metrics.csv"),
+                  key=lambda p: int(p.parent.name.split("_")[1]))
+    rows = pd.read_csv(logs[-1])
+    return float(rows["val_loss"].dropna().iloc[-1])
 
 
 def test_molecule_training_killed_mid_run_resumes_to_the_same_loss(fault_server, tmp_path,
                                                                    fault_log):
+    """`medgen mol train` on 256 approved-drug SMILES (the tiny VAE), killed after its
+    checkpoint of epoch 2, continued with `--resume`: the same weights, to the last bit."""
+    smiles = pd.read_parquet(default_path(), columns=["smiles"])["smiles"].dropna()
+    corpus = tmp_path / "corpus.smi"
+    corpus.write_text("\n".join([s for s in smiles if len(s) <= 40][:256]) + "\n")
     env = fault_server.env()
-    code, out, err = finish(mol_train(tmp_path / "full", env=env))
+    full = tmp_path / "full"
+    code, out, err = finish(mol_train(full, corpus, env=env))
     assert code == 0, err
-    uninterrupted = json.loads(out.strip().splitlines()[-1])
-    assert uninterrupted["epochs"] == MOL_EPOCHS
+    assert f"for {MOL_EPOCHS} epochs" in out, out
 
     killed = tmp_path / "killed"
-    proc = mol_train(killed, env=env)
+    proc = mol_train(killed, corpus, env=env)
     last = killed / "checkpoints" / "last.ckpt"
     deadline = time.monotonic() + 300
     while checkpoint_epoch(last) < 2:
@@ -130,14 +143,21 @@ def test_molecule_training_killed_mid_run_resumes_to_the_same_loss(fault_server,
     at_kill = checkpoint_epoch(last)
     assert 2 <= at_kill < MOL_EPOCHS - 1, at_kill
 
-    code, out, err = finish(mol_train(killed, "--resume", env=env))
+    # no data options: the run's own molecules and settings come back
+    code, out, err = finish(medgen("mol", "train", "--resume", "--out", str(killed), env=env))
     assert code == 0, err
-    resumed = json.loads(out.strip().splitlines()[-1])
-    assert resumed["resumed_from"] == str(last) and resumed["epochs"] == MOL_EPOCHS
-    a, b = resumed["val_loss"], uninterrupted["val_loss"]
+    assert "resuming" in out and f"for {MOL_EPOCHS} epochs" in out, out
+    a, b = final_val_loss(killed), final_val_loss(full)
     print(f"molecules: killed after epoch {at_kill}; val loss resumed {a:.4f}, "
           f"uninterrupted {b:.4f}")
-    fault_log(f"VAE training SIGKILLed mid-run ({MOL_EPOCHS} epochs), resumed",
-              where=f"after epoch {at_kill}", metric="validation loss", resumed=a, uninterrupted=b,
-              tolerance=EXACT)
+    fault_log(f"`mol train` SIGKILLed mid-run ({MOL_EPOCHS} epochs), --resume",
+              where=f"after epoch {at_kill}", metric="validation loss", resumed=a,
+              uninterrupted=b, tolerance=EXACT)
     assert a == b
+    resumed = torch.load(killed / "checkpoints" / "last.ckpt", weights_only=True)
+    whole = torch.load(full / "checkpoints" / "last.ckpt", weights_only=True)
+    for name, tensor in whole["state_dict"].items():
+        assert torch.equal(resumed["state_dict"][name], tensor), name
+    # and a finished run is not resumed again
+    code, _, err = finish(medgen("mol", "train", "--resume", "--out", str(killed), env=env))
+    assert_one_clear_line(code, err, "finished training already")

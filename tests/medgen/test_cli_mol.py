@@ -100,6 +100,20 @@ def test_train_writes_a_checkpoint_and_the_training_set(model_dir):
     assert (config["kl_warmup_share"], config["lr_decay_share"]) == (0.5, 1.0)
 
 
+def test_resume_refuses_what_it_cannot_continue_in_one_line(model_dir, tmp_path, capsys):
+    one_line_error(run(capsys, "mol", "train", "--resume", "--out", str(tmp_path)),
+                   "not a run folder of `medgen mol train`")
+    one_line_error(run(capsys, "mol", "train", "--resume", "--out", str(model_dir)),
+                   "finished training already")
+    started = tmp_path / "started"  # killed before its first checkpoint
+    started.mkdir()
+    (started / "mol_job.json").write_text(json.dumps(
+        {"status": "training", "settings": json.loads(
+            (model_dir / "mol_job.json").read_text())["settings"]}))
+    one_line_error(run(capsys, "mol", "train", "--resume", "--out", str(started)),
+                   "no checkpoint yet")
+
+
 def test_train_fits_a_latent_mixture_into_the_checkpoint(model_dir, drugs_file, tmp_path,
                                                          capsys):
     from medgen.cli.mol import load_model
