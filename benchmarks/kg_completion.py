@@ -286,7 +286,9 @@ def scored_marks(tracker: Marks, score: Any) -> list[dict[str, Any]]:
 
 
 def run_ours(spec: System, graph: TripleGraph, dataset: str, marks: list[float],
-             workdir: Path, clock: str) -> list[dict[str, Any]]:
+             workdir: Path, clock: str, evaluate: Any = None) -> list[dict[str, Any]]:
+    """Train ``spec`` to the last mark; ``evaluate(task)`` gives each mark's figures
+    (default: the test split, :func:`test_metrics`)."""
     from lightning.pytorch.callbacks import Callback
 
     from training import TrainConfig, fit, seed_everything
@@ -330,6 +332,8 @@ def run_ours(spec: System, graph: TripleGraph, dataset: str, marks: list[float],
     def score(state: dict[str, torch.Tensor]) -> dict[str, Any]:
         task.load_state_dict(state)
         task.eval()
+        if evaluate is not None:
+            return evaluate(task)
         return test_metrics(task.score_fn(task.embed()), graph, task.config.eval_batch_size)
     return scored_marks(tracker, score)
 
