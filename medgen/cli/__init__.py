@@ -8,6 +8,7 @@ one clear line and exit status 1.
 
 from __future__ import annotations
 
+import re
 import sys
 
 import typer
@@ -33,6 +34,12 @@ app.command("cypher")(cypher.cypher)
 app.command("run")(run.run_main)
 
 
+def _one_line(error: BaseException) -> str:
+    """The error's text on one line: the driver's messages carry line breaks (a refused
+    connection is two lines), and an error is one line on stderr."""
+    return re.sub(r"\s*\n\s*", " ", str(error).strip())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: turns known errors into one clear line and a non-zero exit."""
     import logging
@@ -52,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         # standalone mode handles usage errors and --help itself (exit 2 / 0)
         app(args=argv, prog_name="medgen")
     except MedgenError as e:
-        err.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
+        err.print(f"[red]error:[/red] {escape(_one_line(e))}", soft_wrap=True)
         sys.exit(1)
     except Neo4jError as e:
         # Neo4j's syntax errors point at the query over several lines: the first says it
@@ -62,14 +69,15 @@ def main(argv: list[str] | None = None) -> None:
     except (ServiceUnavailable, SessionExpired) as e:
         # the server went away mid-command (killed, restarted, network): writes are batched
         # MERGEs, so what was committed is whole and a rerun completes the rest
-        err.print(f"[red]error:[/red] lost the connection to Neo4j ({escape(str(e))}); check "
+        err.print(f"[red]error:[/red] lost the connection to Neo4j ({escape(_one_line(e))}); check "
                   "that it is up (`medgen neo4j status`) and rerun: the writes are idempotent",
                   soft_wrap=True)
         sys.exit(1)
     except DriverError as e:
-        err.print(f"[red]error:[/red] Neo4j driver: {escape(str(e))}", soft_wrap=True)
+        err.print(f"[red]error:[/red] Neo4j driver: {escape(_one_line(e))}", soft_wrap=True)
         sys.exit(1)
     except OSError as e:  # a full disk, a file-size limit, a folder that cannot be made
         where = f"{e.filename}: " if e.filename else ""
-        err.print(f"[red]error:[/red] {escape(where + (e.strerror or str(e)))}", soft_wrap=True)
+        err.print(f"[red]error:[/red] {escape(where + (e.strerror or _one_line(e)))}",
+                  soft_wrap=True)
         sys.exit(1)

@@ -78,12 +78,12 @@ def test_neo4j_killed_during_the_build_then_rebuilt_exactly(fault_server, subset
         if i == 0:
             # the loader sees its server die: after the driver's retries, one clear line
             code, _, err = finish(proc)
+            fault_server.restart()  # first: a failed check must not leave the server down
             assert code == 1 and "Traceback" not in err, err
             # (the lines before it are the loader's warnings about this HPO slice)
             errors = [line for line in err.splitlines() if line.startswith("error:")]
             assert len(errors) == 1 and err.strip().splitlines()[-1] == errors[0], err
             assert "Neo4j" in errors[0], err
-            fault_server.restart()
         else:
             # the server comes back while the loader is still retrying: it may finish
             fault_server.restart()

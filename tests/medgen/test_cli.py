@@ -240,6 +240,26 @@ def test_relation_missing_from_the_map_names_file_and_line(cli, tmp_path):
 
 
 @pytest.mark.neo4j
+@pytest.mark.parametrize("kind", ["ServiceUnavailable", "MedgenError", "DriverError"])
+def test_an_error_whose_text_breaks_lines_is_still_one_line(capsys, monkeypatch, kind):
+    """The driver's refused connection is two lines of text (seen when Neo4j was killed
+    under `kg load`); stderr still gets one."""
+    import neo4j.exceptions
+
+    import medgen.cli
+    from training.errors import MedgenError
+
+    cls = MedgenError if kind == "MedgenError" else getattr(neo4j.exceptions, kind)
+    text = ("Couldn't connect to 127.0.0.1:7 (resolved to ('127.0.0.1:7',)):\n"
+            "Failed to establish connection (reason [Errno 111] Connection refused)")
+
+    def fail(**kwargs):
+        raise cls(text)
+    monkeypatch.setattr(medgen.cli, "app", fail)
+    assert_one_line_error(run_cli(capsys, "kg", "stats"), "Couldn't connect",
+                          "Connection refused")
+
+
 def test_error_text_with_rich_markup_is_printed_verbatim(cli, tmp_path):
     path = write(tmp_path / "t.tsv", f"a\t{MARKUP}\tb\n")
     result = cli("kg", "load", "triples", str(path), "--relation", "other=R")
