@@ -127,6 +127,9 @@ def mol_train(
     from molgen.data import read_smiles_file
 
     if resume:
+        if smiles is not None or moses is not None:
+            raise RunError("--resume continues with the run's own molecules: give --out RUN "
+                           "without --smiles or --moses")
         corpus, settings = resume_settings(out_dir)
         say(f"resuming {out_dir} from its last checkpoint, with its own settings")
     elif (smiles is None) == (moses is None):

@@ -103,6 +103,8 @@ def test_train_writes_a_checkpoint_and_the_training_set(model_dir):
 def test_resume_refuses_what_it_cannot_continue_in_one_line(model_dir, tmp_path, capsys):
     one_line_error(run(capsys, "mol", "train", "--resume", "--out", str(tmp_path)),
                    "not a run folder of `medgen mol train`")
+    one_line_error(run(capsys, "mol", "train", "--resume", "--moses", "100", "--out",
+                       str(model_dir)), "without --smiles or --moses")
     one_line_error(run(capsys, "mol", "train", "--resume", "--out", str(model_dir)),
                    "finished training already")
     started = tmp_path / "started"  # killed before its first checkpoint
