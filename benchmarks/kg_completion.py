@@ -5,7 +5,17 @@ test MRR of the best-so-far checkpoint at budget marks (60, 240, 900 s by defaul
     .venv/bin/pip install 'pykeen==1.11.1'      # the bench extra, for this script only
     nice -n 5 .venv/bin/python benchmarks/kg_completion.py [--datasets umls ddb14] \
         [--marks 60 240] [--systems ...] [--jobs 2]
+    .venv/bin/python benchmarks/kg_completion.py --grid --jobs 2   # the per-side grid
     .venv/bin/python benchmarks/kg_completion.py --report-only   # table + plot from JSON
+
+    # the default HPO graph's held-out gene-disease links (a run's own split)
+    medgen kg build && medgen kg train --out /tmp/hpo/default
+    nice -n 5 .venv/bin/python benchmarks/kg_completion.py --datasets hpo \
+        --hpo-split /tmp/hpo/default/split --jobs 2
+
+On the HPO graph (several node types) every system ranks a query's answers among the
+nodes of the types its relation links in training (diseases for a gene's diseases),
+with the same mask for all; DDB14 and UMLS have one type and no mask.
 
 Protocol. Each system trains once per data set, for the largest mark (one torch
 thread, its own process, so its peak memory is its own). Every system is validated on
@@ -79,8 +89,12 @@ OUT = RESULTS / "kg_completion_budgets.json"
 SEED = 0
 PROTOCOL = 2  # see the docstring; recorded in every row
 PATIENCE = 5  # validations without improvement before a system stops
-VALIDATE_EVERY = {"ddb14": 60.0, "umls": 10.0}  # training seconds between validations
-VALID_LIMIT = {"ddb14": 300, "umls": None}  # validation triples (a fixed subset)
+# training seconds between validations, and the validation triples (a fixed subset)
+VALIDATE_EVERY = {"ddb14": 60.0, "umls": 10.0, "hpo": 60.0}
+VALID_LIMIT = {"ddb14": 300, "umls": None, "hpo": 300}
+# the default HPO graph's split is a run's own (``medgen kg train`` writes it), given by
+# --hpo-split; its valid and test triples are held-out Gene-ASSOCIATED_WITH->Disease links
+HPO_SPLIT: Path | None = None
 # UMLS converges within 2 minutes (every system had stopped early or flattened by 240 s
 # in protocol 1), so marks past this are not run there
 LAST_MARK = {"umls": 240.0}
@@ -94,11 +108,18 @@ def dataset_dir(name: str) -> Path:
         if spec is None or spec.origin is None:
             sys.exit("UMLS is read from the PyKEEN package: pip install 'pykeen==1.11.1'")
         return Path(spec.origin).parent / "datasets" / "umls"
+    if name == "hpo":
+        if HPO_SPLIT is None or not (HPO_SPLIT / "train.txt").is_file():
+            sys.exit("the HPO graph is read from a run's split: --hpo-split RUN/split "
+                     "(medgen kg build; medgen kg train --out RUN writes it)")
+        return HPO_SPLIT
     raise SystemExit(f"unknown data set {name!r}")
 
 
 def load(name: str) -> TripleGraph:
     path = dataset_dir(name)
+    if name == "hpo":
+        return TripleGraph.from_triples_dir(path)
     return TripleGraph.from_triples_files(path / "train.txt", path / "valid.txt",
                                           path / "test.txt")
 
@@ -111,6 +132,7 @@ class System:
     tool: str  # "medgen" | "pykeen"
     settings: dict[str, Any]
     inverse: bool = False  # pykeen: train (t, r^-1, h) too (LCWA needs it for head queries)
+    grid: bool = False  # a variant of the small per-side grid (--grid; the 240 s mark only)
 
 
 def systems(dataset: str) -> list[System]:
@@ -120,6 +142,8 @@ def systems(dataset: str) -> list[System]:
     32 negatives, batch 256, Adam lr 0.01); ComplEx and DistMult on DDB14 with sLCWA,
     32 negatives and NSSA (1-N over 9,203 entities took 518 s for one DistMult epoch),
     on UMLS the 1-N (LCWA) settings of the last benchmark, which served them there."""
+    if dataset == "hpo":
+        return hpo_systems()
     umls = dataset == "umls"
     dim = 512 if umls else 256
     batch = 128 if umls else 512
@@ -165,7 +189,63 @@ def systems(dataset: str) -> list[System]:
                                                     "entity_constrainer": None},
                     **distmult), inverse=inverse),
     ]
-    return ours + peers
+    return ours + peers + grid(ours[0], peers[1 if umls else 0], umls)
+
+
+GRID_MARK = 240.0
+
+
+def grid(ours: System, peer: System, umls: bool) -> list[System]:
+    """The small grid at 240 s, for each side's best model on the data set (ours: RotatE
+    1-N on DDB14, ComplEx 1-N on UMLS; PyKEEN: its RotatE on DDB14, its ComplEx on
+    UMLS): the learning rate at a third and at three times the chosen 0.01, and one
+    training knob each: label smoothing 0.1 for the 1-N losses (ours, and PyKEEN's LCWA
+    on UMLS), 64 instead of 32 negatives for PyKEEN's sLCWA on DDB14."""
+    def variant(spec: System, label: str, **change: Any) -> System:
+        settings = json.loads(json.dumps(spec.settings))
+        for key, value in change.items():
+            if key == "lr" and spec.tool == "pykeen":
+                settings["optimizer_kwargs"]["lr"] = value
+            elif key == "label_smoothing" and spec.tool == "pykeen":
+                settings["training_kwargs"]["label_smoothing"] = value
+            elif key == "negatives":
+                settings["negative_sampler_kwargs"]["num_negs_per_pos"] = value
+            else:
+                settings[key] = value
+        return System(f"{spec.name} ({label})", spec.tool, settings, spec.inverse, grid=True)
+
+    knob = (variant(peer, "label smoothing 0.1", label_smoothing=0.1) if umls
+            else variant(peer, "64 negatives", negatives=64))
+    return [variant(ours, "lr 0.003", lr=0.003), variant(ours, "lr 0.03", lr=0.03),
+            variant(ours, "label smoothing 0.1", label_smoothing=0.1),
+            variant(peer, "lr 0.003", lr=0.003), variant(peer, "lr 0.03", lr=0.03), knob]
+
+
+def hpo_systems() -> list[System]:
+    """The default HPO graph (36,853 nodes, 562,646 training triples): 1-N training costs
+    edges x nodes (about 40 minutes an epoch on two cores), so every shallow model trains
+    against sampled negatives. Ours: the default model of ``medgen kg train`` (ComplEx,
+    dim 32, 4 type-constrained negatives, self-adversarial weights, batch 8192) and RotatE
+    in the same regime at dim 128; the path GNN with A*Net pruning, an epoch a fresh 2%
+    draw of the training triples. PyKEEN: RotatE, ComplEx and DistMult with DDB14's
+    sLCWA settings (32 negatives, NSSA, margin 9, batch 256, Adam lr 0.01)."""
+    from dataclasses import asdict
+
+    from medgen.kg_jobs import default_model
+
+    default = asdict(default_model())
+    peers = [s for s in systems("ddb14") if s.tool == "pykeen" and not s.grid]
+    return [
+        System("ComplEx (kg train default)", "medgen", default),
+        System("RotatE (sampled negatives)", "medgen",
+               {**default, "decoder": "rotate", "dim": 128, "lr": 0.01}),
+        System("Path GNN (NBFNet/A*Net)", "medgen",
+               dict(encoder="nbfnet", dim=32, loss="ce", lr=0.005, label_smoothing=0.0,
+                    batch_size=32, eval_batch_size=32,
+                    encoder_options={"num_layers": 3, "node_limit": 50, "edge_limit": 500},
+                    train_fraction=0.02)),
+        *peers,
+    ]
 
 
 # ---- budget marks ---------------------------------------------------------------------
@@ -247,15 +327,29 @@ class Marks:
                 "validation_s": self.paused_s, "stopped_early": stopped_early}
 
 
-def test_metrics(score_fn, graph: TripleGraph, batch_size: int) -> dict[str, Any]:
+def answers(graph: TripleGraph, dataset: str) -> torch.Tensor | None:
+    """On the typed HPO graph, each query's candidates are the nodes of the types its
+    relation links in training (a gene's diseases are ranked among diseases, not among
+    phenotypes), for every system alike; DDB14 and UMLS have one type: no restriction."""
+    if dataset != "hpo":
+        return None
+    from kg.linkpred.negatives import TypeConstrainedSampler
+
+    return TypeConstrainedSampler(graph.train, graph.node_type, graph.num_relations,
+                                  len(graph.node_types), constrained=True).allowed_answers()
+
+
+def test_metrics(score_fn, graph: TripleGraph, batch_size: int,
+                 allowed: torch.Tensor | None = None) -> dict[str, Any]:
     """Our filtered evaluator on all test triples, and on those whose entities both
-    occur in training."""
+    occur in training (``allowed``: :func:`answers`)."""
     filt = FilterIndex(graph.all_triples(), graph.num_nodes, graph.num_relations)
     seen_nodes = torch.zeros(graph.num_nodes, dtype=torch.bool)
     seen_nodes[graph.train[:, 0]] = True
     seen_nodes[graph.train[:, 2]] = True
     seen = seen_nodes[graph.test[:, 0]] & seen_nodes[graph.test[:, 2]]
-    report = evaluate_ranking(score_fn, graph.test, filt, graph.relations, batch_size)
+    report = evaluate_ranking(score_fn, graph.test, filt, graph.relations, batch_size,
+                              allowed)
     every = report.metrics()
     # the report's ranks come batch by batch, tail queries then head queries: one pass
     # serves both figures (a path model's ranking is costly)
@@ -267,10 +361,13 @@ def test_metrics(score_fn, graph: TripleGraph, batch_size: int) -> dict[str, Any
             "queries_seen": only["count"]}
 
 
-def validation_of(graph: TripleGraph, dataset: str) -> tuple[torch.Tensor, FilterIndex]:
-    """The validation triples every system is validated on, and the filter."""
+def validation_of(graph: TripleGraph, dataset: str
+                  ) -> tuple[torch.Tensor, FilterIndex, torch.Tensor | None]:
+    """The validation triples every system is validated on, the filter and the
+    candidates (:func:`answers`)."""
     return (validation_subset(graph.valid, VALID_LIMIT[dataset]),
-            FilterIndex(graph.all_triples(), graph.num_nodes, graph.num_relations))
+            FilterIndex(graph.all_triples(), graph.num_nodes, graph.num_relations),
+            answers(graph, dataset))
 
 
 def scored_marks(tracker: Marks, score: Any) -> list[dict[str, Any]]:
@@ -296,13 +393,13 @@ def run_ours(spec: System, graph: TripleGraph, dataset: str, marks: list[float],
 
     from training import TrainConfig, fit, seed_everything
 
-    valid, valid_filter = validation_of(graph, dataset)
+    valid, valid_filter, allowed = validation_of(graph, dataset)
 
     @torch.no_grad()
     def valid_mrr(task: LinkPredictionTask) -> float:
         task.eval()
         mrr = evaluate_ranking(task.score_fn(task.embed()), valid, valid_filter,
-                               batch_size=task.config.eval_batch_size).mrr
+                               batch_size=task.config.eval_batch_size, allowed=allowed).mrr
         task.train()
         return mrr
 
@@ -337,7 +434,8 @@ def run_ours(spec: System, graph: TripleGraph, dataset: str, marks: list[float],
         task.eval()
         if evaluate is not None:
             return evaluate(task)
-        return test_metrics(task.score_fn(task.embed()), graph, task.config.eval_batch_size)
+        return test_metrics(task.score_fn(task.embed()), graph, task.config.eval_batch_size,
+                            allowed)
     return scored_marks(tracker, score)
 
 
@@ -351,12 +449,12 @@ def run_peer(spec: System, graph: TripleGraph, dataset: str, marks: list[float],
     # PyKEEN's RotatE scores all tails by broadcasting (queries, entities, dim): 512 queries
     # of DDB14 took 4 GB and the OOM killer; 16 at a time stay near 0.5 GB
     eval_batch = 16 if spec.settings["model"] == "RotatE" else 256
-    valid, valid_filter = validation_of(graph, dataset)
+    valid, valid_filter, allowed = validation_of(graph, dataset)
 
     def valid_mrr(model: Any) -> float:
         model.eval()
         mrr = evaluate_ranking(_peer_scores(model, graph.num_relations), valid, valid_filter,
-                               batch_size=eval_batch).mrr
+                               batch_size=eval_batch, allowed=allowed).mrr
         model.train()
         return mrr
 
@@ -391,7 +489,8 @@ def run_peer(spec: System, graph: TripleGraph, dataset: str, marks: list[float],
     def score(state: dict[str, torch.Tensor]) -> dict[str, Any]:
         model.load_state_dict(state)
         model.eval()
-        return test_metrics(_peer_scores(model, graph.num_relations), graph, eval_batch)
+        return test_metrics(_peer_scores(model, graph.num_relations), graph, eval_batch,
+                            allowed)
     return scored_marks(tracker, score)
 
 
@@ -423,7 +522,10 @@ def run_one(dataset: str, name: str, marks: list[float], threads: int, clock: st
         rows = runner(spec, graph, dataset, marks, Path(tmp), clock)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     common = {"tool": spec.tool, "system": spec.name, "dataset": dataset,
-              "settings": spec.settings, "inverse_triples": spec.inverse,
+              "data": {"path": str(dataset_dir(dataset)), "nodes": graph.num_nodes,
+                       **{split: len(getattr(graph, split))
+                          for split in ("train", "valid", "test")}},
+              "settings": spec.settings, "inverse_triples": spec.inverse, "grid": spec.grid,
               "process_cpu_s": time.process_time() - c0, "peak_rss_mb": peak_mb,
               "load_average_start": load_start, "load_average_end": os.getloadavg(),
               "torch_threads": threads, "clock": clock, "patience": PATIENCE,
@@ -457,6 +559,8 @@ def report(data: dict[str, Any], out: Path) -> str:
              "an entity unseen in training. Load average at each system's start in the "
              "last column. Budgets are in the clock each row names (`clock`: the "
              "process's CPU seconds unless stated).", ""]
+    grid_rows = [r for r in rows if r.get("grid")]
+    rows = [r for r in rows if not r.get("grid")]
     for dataset in sorted({r["dataset"] for r in rows}):
         marks = sorted({r["budget_s"] for r in rows if r["dataset"] == dataset})
         head = "| system | tool | " + " | ".join(f"{m:.0f} s MRR (seen) | H@10"
@@ -484,6 +588,7 @@ def report(data: dict[str, Any], out: Path) -> str:
             lines.append(f"| {name} | {any_row['tool']} | " + " | ".join(cells)
                          + f" | {any_row['load_average_start'][0]:.1f} |")
         lines.append("")
+        lines += grid_table([r for r in grid_rows if r["dataset"] == dataset], rows)
     lines.append("\\* training had stopped before the mark (early stopping); its best "
                  "weights are scored. — not run, or the run did not finish in the session.")
     lines.append("† the weights were set aside after the mark, at the time shown: a "
@@ -493,8 +598,10 @@ def report(data: dict[str, Any], out: Path) -> str:
     lines.append("Every system is validated every "
                  + " and ".join(f"{s:.0f} s of training on {d}"
                                 for d, s in VALIDATE_EVERY.items())
-                 + ", on the same validation triples (DDB14: a fixed 300 of 4,000), with "
-                 "the clock stopped (protocol 2, see the script's docstring).")
+                 + ", on the same validation triples (a fixed subset of "
+                 + ", ".join(f"{n} on {d}" for d, n in VALID_LIMIT.items() if n)
+                 + ", all of the others), with the clock stopped (protocol 2, see the "
+                 "script's docstring).")
     if any(r.get("protocol", 1) < PROTOCOL for r in rows):
         lines.append("‡ protocol 1 (before 2026-12-07 14:45 UTC): validated after every "
                      "epoch with the clock running, each system on its own share of the "
@@ -504,13 +611,32 @@ def report(data: dict[str, Any], out: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def grid_table(grid_rows: list[dict[str, Any]], rows: list[dict[str, Any]]) -> list[str]:
+    """The per-side grid at 240 s beside the setting the main table runs."""
+    if not grid_rows:
+        return []
+    lines = [f"Small grid at {GRID_MARK:.0f} s (see `grid()` in the script): each variant "
+             "beside the setting of the main table at the same mark.", "",
+             "| variant | tool | MRR (seen) | H@10 | main setting's MRR |",
+             "| --- | --- | --- | --- | --- |"]
+    for r in sorted(grid_rows, key=lambda r: (r["tool"], r["system"])):
+        base = r["system"].rsplit(" (", 1)[0]
+        main = next((m for m in rows if m["dataset"] == r["dataset"] and m["system"] == base
+                     and m["budget_s"] == GRID_MARK), None)
+        flag = "*" if r.get("stopped_early") else ""
+        lines.append(f"| {r['system']} | {r['tool']} | {_fmt(r.get('mrr'))}{flag} "
+                     f"({_fmt(r.get('mrr_seen'))}) | {_fmt((r.get('hits') or {}).get('10'))} "
+                     f"| {_fmt(main and main.get('mrr'))} |")
+    return [*lines, ""]
+
+
 def plot(data: dict[str, Any], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [r for r in data["rows"] if r.get("mrr") is not None]
+    rows = [r for r in data["rows"] if r.get("mrr") is not None and not r.get("grid")]
     datasets = sorted({r["dataset"] for r in rows})
     if not datasets:
         return
@@ -547,14 +673,24 @@ def marks_for(dataset: str, marks: list[float]) -> list[float]:
     return [m for m in marks if m <= LAST_MARK.get(dataset, float("inf"))]
 
 
+def marks_of(spec: System, dataset: str, marks: list[float]) -> list[float]:
+    return [GRID_MARK] if spec.grid else marks_for(dataset, marks)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", nargs="+", default=["umls", "ddb14"],
-                    choices=["umls", "ddb14"])
+                    choices=["umls", "ddb14", "hpo"])
+    ap.add_argument("--hpo-split", type=Path, default=None,
+                    help="the default HPO graph's split: a run's split/ folder (medgen kg "
+                    "build; medgen kg train --out RUN); needed with --datasets hpo")
     ap.add_argument("--marks", nargs="+", type=float, default=[60.0, 240.0, 900.0],
                     help="budget marks in seconds (default 60 240 900)")
     ap.add_argument("--systems", nargs="+", default=None,
                     help="system names to run (default: all); see systems()")
+    ap.add_argument("--grid", action="store_true",
+                    help="run the small per-side grid (see grid()) at the 240 s mark instead "
+                    "of the systems")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per system")
     ap.add_argument("--jobs", type=int, default=1, help="systems trained at once")
     ap.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
@@ -569,6 +705,8 @@ def main() -> int:
                     "one of the same data set, system and mark; then the table and plot")
     ap.add_argument("--run-one", nargs=2, metavar=("DATASET", "SYSTEM"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    global HPO_SPLIT
+    HPO_SPLIT = args.hpo_split.resolve() if args.hpo_split else None
     if args.run_one:
         rows = run_one(*args.run_one, args.marks, args.threads, args.clock)
         print("ROWS " + json.dumps(rows, default=str), flush=True)
@@ -598,9 +736,11 @@ def main() -> int:
         for spec in systems(dataset):
             if args.systems and spec.name not in args.systems:
                 continue
+            if spec.grid != args.grid:
+                continue
             have = {r["budget_s"] for r in data["rows"] if r["dataset"] == dataset
                     and r["system"] == spec.name and r.get("protocol", 1) == PROTOCOL}
-            if set(marks_for(dataset, args.marks)) <= have:
+            if set(marks_of(spec, dataset, args.marks)) <= have:
                 print(f"{dataset} / {spec.name}: in {args.out.name} already, skipped")
                 continue
             todo.append((dataset, spec.name))
@@ -609,11 +749,13 @@ def main() -> int:
 
     def one(job: tuple[str, str]) -> None:
         dataset, name = job
-        marks = marks_for(dataset, args.marks)
+        marks = marks_of(next(s for s in systems(dataset) if s.name == name), dataset,
+                         args.marks)
         print(f"{dataset} / {name}: training to {max(marks):.0f} s", flush=True)
         proc = subprocess.run(
             [sys.executable, __file__, "--run-one", dataset, name, "--threads",
-             str(args.threads), "--clock", args.clock, "--marks", *map(str, marks)],
+             str(args.threads), "--clock", args.clock, "--marks", *map(str, marks),
+             *(["--hpo-split", str(HPO_SPLIT)] if HPO_SPLIT else [])],
             capture_output=True, text=True)
         line = next((x for x in proc.stdout.splitlines() if x.startswith("ROWS ")), None)
         if proc.returncode != 0 or line is None:
