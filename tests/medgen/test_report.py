@@ -19,6 +19,9 @@ def test_completion_rows_compare_the_best_of_each_side_at_the_largest_mark():
         _row("ddb14", "PyKEEN RotatE (lr 0.03)", "pykeen", 240.0, 0.5, grid=True),
         _row("umls", "ComplEx 1-N", "medgen", 240.0, 0.947),
         _row("umls", "PyKEEN ComplEx", "pykeen", 240.0, None),  # a mark with no weights
+        # PyKEEN not at its best on the HPO graph (uniform negatives): no headline
+        _row("hpo", "RotatE (sampled negatives)", "medgen", 900.0, 0.742),
+        _row("hpo", "PyKEEN ComplEx", "pykeen", 900.0, 0.091),
     ]}
     rows = completion_rows(budgets)
     assert [r["figure"] for r in rows] == ["DDB14 test MRR (filtered), 900 CPU-s",
