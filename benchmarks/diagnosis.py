@@ -367,6 +367,8 @@ def main() -> int:
     ap.add_argument("--pyhpo-patients", type=int, default=5,
                     help="time pyhpo on this many Protocol A patients (0: skip)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=RESULTS,
+                    help=f"the JSON to write (default {RESULTS.relative_to(ROOT)})")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.budget_s is None:
@@ -376,7 +378,9 @@ def main() -> int:
     b_data = json.loads((DATA / "protocol_b_split_and_patients.json").read_text())
     candidates = [f"OMIM:{d}" for d in b_data["heldout_split"]]
 
-    result: dict = {"machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+    result: dict = {"command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+                    "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
                     "threads": args.threads, "load_average_at_start": round(os.getloadavg()[0], 2),
                     "run": str(args.run.resolve()), "candidates": len(candidates),
                     "ties": "pessimistic", "budget_s": args.budget_s}
@@ -431,8 +435,8 @@ def main() -> int:
             "pyhpo": peer, "ratio_pyhpo_to_ours_protocol_a":
                 round(peer["seconds_per_patient"] / ours, 1)}
 
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(f"\n{'':<34}{'top1':>7}{'top3':>7}{'top10':>7}{'mrr':>7}{'ms/pt':>10}")
     print(row("A ours (diagnose)", result["protocol_a"]["ours"]))
     print(row("A pyhpo graphic/funSimAvg", {**a_data["peer"], "ms_per_patient": None}))
@@ -448,7 +452,7 @@ def main() -> int:
     for name, block in result.get("validation", {}).items():
         for setting, m in block["figures"].items():
             print(row(f"{name} {setting}"[:33], {**m, "ms_per_patient": None}))
-    print(f"wrote {RESULTS}")
+    print(f"wrote {args.out}")
     return 0
 
 

