@@ -233,8 +233,8 @@ def kg_train(
         help="none (shallow embeddings, the default) | rgcn | compgcn | nbfnet (the path "
         "GNN; set its pruning with encoder_options in --config)")] = None,
     decoder: Annotated[str | None, typer.Option(
-        help="distmult | complex (the default) | rotate")] = None,
-    dim: Annotated[int | None, typer.Option(min=2, help="Embedding size (default 32)")] = None,
+        help="distmult | complex | rotate (the default)")] = None,
+    dim: Annotated[int | None, typer.Option(min=2, help="Embedding size (default 128)")] = None,
     num_neighbors: Annotated[str | None, typer.Option(
         "--num-neighbors", help="Train on sampled subgraphs: neighbours per hop, e.g. 10,10 "
         "(-1: all); needs a sampled loss and torch-sparse (scripts/build_sampling_wheels.sh). "

@@ -22,8 +22,8 @@ FAST_MODEL = {"dim": 16, "loss": "ce", "lr": 0.05, "batch_size": 512}
 
 def test_defaults_and_file_and_options_take_precedence_in_that_order(tmp_path):
     default = jobs.load_config(None)
-    assert (default.model.encoder, default.model.decoder, default.targets) == (
-        "none", "complex", ["ASSOCIATED_WITH"])
+    assert (default.model.encoder, default.model.decoder, default.model.dim,
+            default.targets) == ("none", "rotate", 128, ["ASSOCIATED_WITH"])
     path = tmp_path / "job.json"
     path.write_text(json.dumps({"model": {"decoder": "rotate", "dim": 32},
                                 "train": {"max_epochs": 7, "accelerator": "cpu"},
