@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.neo4j,
               pytest.mark.filterwarnings("ignore:.*does not have many workers:UserWarning")]
 
 # small enough for a few seconds on one CPU, big enough to learn the toy graph
-CONFIG = {"model": {"dim": 16, "loss": "ce", "lr": 0.05, "batch_size": 512},
+CONFIG = {"model": {"decoder": "complex", "dim": 16, "loss": "ce", "lr": 0.05, "batch_size": 512},
           "train": {"max_epochs": 40, "patience": None, "accelerator": "cpu"},
           "top_k": 3}
 RUN_ID = "toy-run"
