@@ -202,8 +202,8 @@ def canonical_smiles_many(smiles: Iterable[str]) -> list[str]:
     needs a metal, the second wedge information a plain SMILES cannot carry, the third
     a hydrogen atom, so each would leave such a molecule unchanged. Skipping them took
     the MOSES preparation (1.58M molecules, RDKit 2026.09, 2 cores) from 232-252 to 148
-    CPU-seconds and from 126.5 to 77.4 s (``benchmarks/results/mol_evaluate.json``),
-    with the same canonical set.
+    CPU-seconds and from 126.5 to 77.4 s (``benchmarks/results/mol_evaluate.json``; runs
+    hours apart on a shared machine), with the same canonical set.
     Anything the fast path would treat differently from :func:`to_mol` (odd characters,
     over-long or unparsable strings) goes through ``canonical_smiles`` itself, which
     raises on it.
