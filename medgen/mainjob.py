@@ -91,6 +91,8 @@ PROFILES: dict[str, Profile] = {
     "demo": Profile(),
     "full": Profile(
         name="full",
+        # kg train's default model, spelt out: the stage's key hashes these settings, so a
+        # later change of the default reruns the stage instead of reusing an older model
         completion={"model": {"encoder": "none", "decoder": "rotate", "dim": 128, "lr": 0.01},
                     "train": {"max_epochs": 200, "max_time_s": 3600, "accelerator": "auto",
                               "patience": 10},

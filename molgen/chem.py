@@ -181,9 +181,8 @@ def canonical_smiles(smiles_or_mol: MolLike) -> str:
 
 # Bracket atoms' element symbols ("[nH]" -> "n", "[C@@H]" -> "C", "[Cl-]" -> "Cl").
 _BRACKET_ELEMENT = re.compile(r"\[\d*([A-Za-z][a-z]?)")
-# Elements under which two of RDKit's sanitisation steps have nothing to do (no metal for
-# the organometallic clean-up; hydrogen, whose atoms SMILES parsing would remove, is not
-# here); see canonical_smiles_many.
+# Bracket elements with which the steps canonical_smiles_many skips have nothing to do:
+# no metal (the organometallic clean-up) and no hydrogen (whose atoms parsing removes).
 _NON_METALS = frozenset("B C N O F Si P S Cl Se Br I b c n o p s se".split())
 _FAST_PARSE = Chem.SmilesParserParams()
 _FAST_PARSE.sanitize, _FAST_PARSE.removeHs = False, False
@@ -196,7 +195,8 @@ def canonical_smiles_many(smiles: Iterable[str]) -> list[str]:
     """:func:`canonical_smiles` of each string, without its per-call cost.
 
     ``canonical_smiles`` opens RDKit's error capture around every parse; one
-    ``BlockLogs`` around the whole batch gives the same strings ~20% faster. Strings
+    ``BlockLogs`` around the whole batch gives the same strings ~20% faster (measured
+    before the shortcut below: 230 against 290 us of CPU a molecule). Strings
     whose atoms are all non-metals, hydrogen atoms aside, are sanitised without the
     organometallic and atropisomer clean-ups and without removing hydrogens: the first
     needs a metal, the second wedge information a plain SMILES cannot carry, the third
