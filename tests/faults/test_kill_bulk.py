@@ -13,6 +13,7 @@ import sys
 import textwrap
 import time
 
+import psutil
 import pytest
 
 from tests.faults.conftest import REPO, duplicates, graph_counts, missing_rows
@@ -49,6 +50,21 @@ def bulk(fs, triples) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def wait_for_import(proc: subprocess.Popen) -> psutil.Process:
+    """The build's neo4j-admin import process, once it runs."""
+    deadline = time.monotonic() + 240
+    while True:
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.monotonic() < deadline, "the import never started"
+        for child in psutil.Process(proc.pid).children():
+            try:
+                if "import" in child.cmdline():
+                    return child
+            except psutil.NoSuchProcess:
+                pass
+        time.sleep(0.02)
+
+
 def test_bulk_build_killed_during_the_import_leaves_the_old_graph(fault_server, tmp_path,
                                                                   fault_log):
     fs = fault_server
@@ -61,12 +77,13 @@ def test_bulk_build_killed_during_the_import_leaves_the_old_graph(fault_server, 
                        encoding="utf-8")
 
     proc = bulk(fs, triples)
-    staging = fs.server.home / "staging" / "conf"
-    deadline = time.monotonic() + 240
-    while not staging.exists():
-        assert proc.poll() is None, proc.stderr.read()
-        assert time.monotonic() < deadline, "the import never started"
-        time.sleep(0.02)
+    admin = wait_for_import(proc)
+    # freeze the build first, so it cannot mark the import complete between the check that
+    # neo4j-admin still runs and the kill (on a loaded machine the import may finish first)
+    proc.send_signal(signal.SIGSTOP)
+    assert admin.is_running() and admin.status() != psutil.STATUS_ZOMBIE, \
+        "neo4j-admin finished before the build could be frozen"
+    assert not (fs.server.home / "staging" / "complete").exists()
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     # neo4j-admin dies with it (PR_SET_PDEATHSIG), and the server is down, as the build
