@@ -57,7 +57,8 @@ def test_training_moves_both_networks_and_the_ema(tmp_path):
     d0 = [p.clone() for p in task.discriminator.parameters()]
     e0 = [p.clone() for p in task.generator_ema.parameters()]
     result = train(tmp_path, task, 1)
-    assert result.global_step == 4  # 2 batches x (one D step + one G step)
+    assert task.config.d_steps == 3
+    assert result.global_step == 8  # 2 batches x (three D steps + one G step)
     for before, module in ((g0, task.generator), (d0, task.discriminator),
                            (e0, task.generator_ema)):
         assert any(not torch.equal(a, b) for a, b in zip(before, module.parameters(),
