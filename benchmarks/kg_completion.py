@@ -226,9 +226,10 @@ def hpo_systems() -> list[System]:
     edges x nodes (about 40 minutes an epoch on two cores), so every shallow model trains
     against sampled negatives. Ours: the default model of ``medgen kg train`` until
     2026-12-07 (ComplEx, dim 32, 4 type-constrained negatives, self-adversarial weights,
-    batch 8192) and RotatE in the same regime at dim 128 (the default since); the path GNN with A*Net pruning, an epoch a fresh 2%
-    draw of the training triples. PyKEEN: RotatE, ComplEx and DistMult with DDB14's
-    sLCWA settings (32 negatives, NSSA, margin 9, batch 256, Adam lr 0.01)."""
+    batch 8192) and RotatE in the same regime at dim 128 (the default since); the path
+    GNN with A*Net pruning, an epoch a fresh 2% draw of the training triples. PyKEEN:
+    RotatE, ComplEx and DistMult with DDB14's sLCWA settings (32 negatives, NSSA,
+    margin 9, batch 256, Adam lr 0.01)."""
     from dataclasses import asdict
 
     from medgen.kg_jobs import default_model
