@@ -60,6 +60,16 @@ def rows_of(doc: dict) -> list[dict]:
     for row in rows:  # the headline a reader (medgen's report) takes without digging
         row.setdefault("data", row.get("set"))
         row.setdefault("fid_ratio", row["figures"]["fid_ratio"])
+        training = row["training"]
+        job = Path(row["run_dir"]) / "job.json"
+        if "task" not in training and job.exists():  # rows written before it was recorded
+            training["task"] = json.loads(job.read_text())["task"]
+        if "task" in training:
+            training["batches"] = training["optimizer_steps"] // (
+                training["task"]["d_steps"] + 1)
+            training["optimizer_steps_note"] = (
+                "Lightning counts every optimiser step: d_steps discriminator steps and one "
+                "generator step a batch")
     return rows
 
 
@@ -90,12 +100,12 @@ def write_page(doc: dict, path: Path) -> None:
         lines += [f"## {row['set']}", "",
                   f"`{row['command']}` on {row['date']}; trained by "
                   f"`{row.get('trained_by', 'that command')}`: {t['epochs']} epochs, "
-                  f"{t['optimizer_steps']} optimiser steps ({t['optimizer_steps'] // 2} "
+                  f"{t['optimizer_steps']} optimiser steps ({t.get('batches', '?')} "
                   f"batches of {t['batch_size']}) within a "
                   f"{row['budget']['max_train_seconds']:.0f} s fit budget; the training job "
                   f"took {t['train_seconds']:.0f} s with the monitor's real features and the "
                   "final val_kid; model: "
-                  f"{t['checkpoint']}; load average before / after "
+                  f"{t['checkpoint']}; {settings(t)}; load average before / after "
                   f"{row['load_average_1_5_15']['before']} / "
                   f"{row['load_average_1_5_15']['after']}.", "",
                   "| figure | value |", "|---|---|",
@@ -118,6 +128,15 @@ def write_page(doc: dict, path: Path) -> None:
             lines.append(f"![{Path(picture).stem}]({(ROOT / picture).relative_to(path.parent)})")
         lines.append("")
     path.write_text("\n".join(lines))
+
+
+def settings(training: dict) -> str:
+    task = training.get("task")
+    if task is None:
+        return "training settings not recorded"
+    return (f"Adam lr {task['lr_g']:g} / {task['lr_d']:g} (generator / discriminator), "
+            f"{task['d_steps']} discriminator step(s) a batch, augmentation "
+            f"{task['augment'] or 'none'}")
 
 
 def fmt(value, spec: str = ".3f") -> str:
@@ -198,13 +217,12 @@ def run_set(key: str, args: argparse.Namespace) -> dict:
         "budget": {"max_train_seconds": saved["max_time_s"], "max_epochs": saved["max_epochs"],
                    "device": "cuda" if torch.cuda.is_available() else "cpu"},
         "training": {"epochs": record["epochs"], "optimizer_steps": record["optimizer_steps"],
-                     "optimizer_steps_note": "Lightning counts the generator's and the "
-                     "discriminator's steps: batches = optimizer_steps / 2",
                      "batch_size": saved["batch_size"], "channels": saved["channels"],
                      "resolution": saved["resolution"],
                      "monitor_samples": saved["monitor_samples"],
                      "monitor_every_steps": saved["monitor_every_steps"],
                      "started": record.get("started"), "finished": record.get("finished"),
+                     "task": record["task"],
                      "checkpoint": record["checkpoint"],
                      "best_val_kid": record["best_val_kid"],
                      "train_seconds": record["train_seconds"], "train_wall_seconds": train_wall},
