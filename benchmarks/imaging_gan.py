@@ -61,10 +61,7 @@ def rows_of(doc: dict) -> list[dict]:
         row.setdefault("data", row.get("set"))
         row.setdefault("fid_ratio", row["figures"]["fid_ratio"])
         training = row["training"]
-        job = Path(row["run_dir"]) / "job.json"
-        if "task" not in training and job.exists():  # rows written before it was recorded
-            training["task"] = json.loads(job.read_text())["task"]
-        if "task" in training:
+        if "task" in training:  # recorded since 2026-12-08
             training["batches"] = training["optimizer_steps"] // (
                 training["task"]["d_steps"] + 1)
             training["optimizer_steps_note"] = (

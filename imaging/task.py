@@ -55,15 +55,15 @@ class GANTaskConfig:
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     # 5e-4, 3 discriminator steps and translation only: in 300 s screens on one CPU thread
-    # (BreastMNIST, the PneumoniaMNIST subset) the discriminator was near chance at 1 step
-    # (hinge loss ~2), and it is cheap beside the generator; 2e-4 learnt slower, 1e-3 was
-    # unstable; cutout and brightness did not help
+    # (BreastMNIST, the PneumoniaMNIST subset) the discriminator stayed near chance at 1
+    # step, and it is cheap beside the generator; 2e-4 learnt slower, 1e-3 was unstable;
+    # cutout and brightness did not help (docs/imaging.md)
     lr_g: float = 5e-4
     lr_d: float = 5e-4
     beta1: float = 0.0  # Adam betas (0, 0.9): the usual choice for SN-GANs with hinge loss
     beta2: float = 0.9
     d_steps: int = 3  # discriminator updates per generator update
-    augment: str = "translation"  # DiffAugment policy ("translation,cutout,brightness"); ""
+    augment: str = "translation"  # DiffAugment: translation, cutout, brightness; "" none
     ema_decay: float = 0.999
 
     def __post_init__(self) -> None:
